@@ -1,0 +1,60 @@
+"""Attacks through foolbox 3."""
+
+from __future__ import annotations
+
+import torch
+
+from bench.attacks.backends.common import run_batched, seed_everything
+from bench.attacks.base import Context
+from bench.errors import BenchError
+from bench.models.base import Classifier
+
+
+def fmodel(model: Classifier, surface: str, ctx: Context):  # type: ignore[no-untyped-def]
+    import foolbox as fb
+
+    return fb.PyTorchModel(model.surface(surface).eval(), bounds=(0.0, 1.0), device=ctx.device)
+
+
+def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, steps: int, step_size: float,
+        restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True) -> torch.Tensor:
+    import foolbox as fb
+
+    if loss != "ce":
+        raise BenchError(f"backend 'foolbox' supports loss 'ce' only (got '{loss}'); use backend 'native'")
+    seed_everything(ctx.seed)
+    cls = fb.attacks.LinfPGD if norm == "linf" else fb.attacks.L2PGD
+    attack = cls(abs_stepsize=step_size, steps=steps, random_start=random_start)
+    fm = fmodel(model, surface, ctx)
+
+    def one(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        best = xb.clone()
+        todo = torch.ones(len(yb), dtype=torch.bool, device=xb.device)
+        for _ in range(max(restarts, 1)):  # foolbox has no restarts: keep each example's first success
+            idx = todo.nonzero().squeeze(1)
+            if len(idx) == 0:
+                break
+            _, clipped, success = attack(fm, xb[idx], yb[idx], epsilons=eps)
+            best[idx] = clipped
+            todo[idx[success]] = False
+        return best
+
+    return run_batched(one, x, y, ctx)
+
+
+def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, steps: int, binary_search_steps: int,
+          initial_const: float, confidence: float, lr: float, surface: str = "logprob", abort_early: bool = True) -> torch.Tensor:
+    import foolbox as fb
+
+    seed_everything(ctx.seed)
+    attack = fb.attacks.L2CarliniWagnerAttack(
+        binary_search_steps=binary_search_steps, steps=steps, stepsize=lr, confidence=confidence,
+        initial_const=initial_const, abort_early=abort_early,
+    )
+    fm = fmodel(model, surface, ctx)
+
+    def one(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        _, clipped, _ = attack(fm, xb, yb, epsilons=None)
+        return clipped
+
+    return run_batched(one, x, y, ctx)

@@ -1,0 +1,103 @@
+"""Attack kinds: what an attack *is* (its parameters, threat model, how candidates are made).
+
+The harness, not the attack, owns the verdict: a kind returns candidate inputs, and
+``bench.verify`` recomputes predictions and checks budget and range before anything is counted
+(foolbox's final ``__call__`` idea, taken one step further: the check runs outside the library).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from bench.attacks.spec import Param, resolve_params, validate_params
+from bench.models.base import Classifier
+from bench.registry import Registry
+
+BACKENDS = ("art", "foolbox", "native")
+
+
+@dataclass
+class Context:
+    """What a kind needs besides the model and inputs."""
+
+    device: torch.device
+    seed: int
+    batch_size: int = 250
+    progress: Any = None  # callable(n_done) for progress bars, or None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class AttackKind:
+    """Base class; subclasses set the ClassVars and implement :meth:`generate`."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    params: ClassVar[dict[str, Param]] = {}
+    backends: ClassVar[tuple[str, ...]] = ()  # () = the kind needs no backend
+    adversarial: ClassVar[bool] = True  # part of the default worst-case column
+    per_example: ClassVar[bool] = True  # False: the kind computes its own cell (see evaluate)
+    metric: ClassVar[str] = "robust_accuracy"
+    default_label: ClassVar[str] = ""
+    after_others: ClassVar[bool] = False  # True: reads other cells of the run (runs last)
+
+    def depends_on(self, params: dict[str, Any], models: list[str]) -> list[tuple[str, str]]:
+        """(model, attack id) cells this kind reads; their hashes enter this cell's hash."""
+        return []
+
+    def validate(self, params: Any, where: str) -> list[str]:
+        return validate_params(self.params, params, where)
+
+    def resolve(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        return resolve_params(self.params, params)
+
+    def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The perturbation budget the harness verifies: {'norm': 'linf'|'l2', 'eps': float|None}."""
+        return None
+
+    def prepare(self, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], ctx: Context, index: torch.Tensor) -> torch.Tensor:
+        """The reference input the budget is measured from (e.g. the BSA-scaled image)."""
+        return x
+
+    def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
+        """Candidate inputs, same shape as ``x``; never trusted without verification."""
+        raise NotImplementedError
+
+
+KINDS: Registry[AttackKind] = Registry("attack kind")
+
+
+def register(cls: type[AttackKind]) -> type[AttackKind]:
+    KINDS.register(cls.name, cls())
+    return cls
+
+
+def get_kind(name: str) -> AttackKind:
+    return KINDS.get(name)
+
+
+def kind_names() -> list[str]:
+    return list(KINDS)
+
+
+@dataclass
+class CellOutcome:
+    """What a kind that computes its own cell (``per_example = False``) returns."""
+
+    value: float
+    n: int
+    count: int
+    extra: dict[str, Any] = field(default_factory=dict)
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class CellKind(AttackKind):
+    """A kind that computes a whole cell itself (random inputs, transfer) instead of candidates."""
+
+    per_example = False
+    adversarial = False
+
+    def evaluate(self, model: Classifier, model_id: str, params: dict[str, Any], ctx: Context) -> CellOutcome:
+        raise NotImplementedError

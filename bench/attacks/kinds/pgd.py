@@ -1,0 +1,53 @@
+"""Projected gradient descent (Madry et al. 2018), L-inf and L2, through any backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from bench.attacks.backends import get_backend
+from bench.attacks.base import BACKENDS, AttackKind, Context, register
+from bench.attacks.spec import Param, non_negative, one_of, positive
+from bench.models.base import Classifier
+
+
+def pgd_params(eps: float, step_size: float) -> dict[str, Param]:
+    return {
+        "eps": Param(float, eps, non_negative, "perturbation budget"),
+        "steps": Param(int, 100, positive, "iterations per restart"),
+        "step_size": Param(float, step_size, positive, "absolute step size"),
+        "restarts": Param(int, 1, positive, "random restarts (an example counts as broken if any breaks it)"),
+        "random_start": Param(bool, True, None, "start uniformly in the eps-ball"),
+        "surface": Param(str, "logprob", one_of("logprob", "linear"), "model surface the gradient is taken on"),
+        "loss": Param(str, "ce", one_of("ce", "margin"), "loss maximised (margin: native backend only)"),
+        "early_stop": Param(bool, True, None, "stop attacking examples already broken (native)"),
+    }
+
+
+class _PGD(AttackKind):
+    norm = "linf"
+    backends = BACKENDS
+
+    def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        return {"norm": self.norm, "eps": float(params["eps"])}
+
+    def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
+        return get_backend(backend or "native").pgd(model, x, y, ctx=ctx, norm=self.norm, **params)
+
+
+@register
+class PGDLinf(_PGD):
+    name = "pgd_linf"
+    description = "PGD, L-inf ball, random start, CE or margin loss on a chosen surface"
+    params = pgd_params(0.3, 0.01)
+    default_label = "PGD"
+
+
+@register
+class PGDL2(_PGD):
+    name = "pgd_l2"
+    norm = "l2"
+    description = "PGD, L2 ball, random start"
+    params = pgd_params(2.0, 0.1)
+    default_label = "PGD-L2"

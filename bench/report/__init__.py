@@ -1,0 +1,58 @@
+"""Leaderboards from a results folder, one writer per format (markdown, csv, json, html).
+
+>>> from bench.report import render
+>>> render(Path("results/mnist_smoke"))          # writes leaderboard.md|.csv|.json|.html
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.report import csv, html, json, markdown
+from bench.report.tables import Report, build
+
+WRITERS: dict[str, Callable[[Report], str]] = {
+    "md": markdown.render,
+    "csv": csv.render,
+    "json": json.render,
+    "html": html.render,
+}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Temp file in the same folder + os.replace, so readers never see a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render(results_dir: Path, formats: Sequence[str] = ("md", "csv", "json", "html")) -> list[Path]:
+    """Write ``leaderboard.<ext>`` for each format into ``results_dir``; return the paths."""
+    unknown = [f for f in formats if f not in WRITERS]
+    if unknown:
+        raise BenchError(f"unknown report format(s) {', '.join(unknown)} (known: {', '.join(WRITERS)})")
+    results_dir = Path(results_dir)
+    report = build(results_dir)
+    paths = []
+    for fmt in dict.fromkeys(formats):
+        path = results_dir / f"leaderboard.{fmt}"
+        _write_atomic(path, WRITERS[fmt](report))
+        paths.append(path)
+    return paths
+
+
+def markdown_text(results_dir: Path) -> str:
+    """The markdown leaderboard, as `bench leaderboard` prints it."""
+    return markdown.render(build(Path(results_dir)))
+
+
+__all__ = ["render", "markdown_text", "build", "Report", "WRITERS"]

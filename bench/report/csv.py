@@ -1,0 +1,9 @@
+"""Tidy CSV of the leaderboard, one row per model: `<label>`, `<label>_n`, `<label>_reported`, ..."""
+
+from __future__ import annotations
+
+from bench.report.tables import Report
+
+
+def render(report: Report) -> str:
+    return report.leaderboard.reset_index().to_csv(index=False, lineterminator="\n")

@@ -1,0 +1,357 @@
+"""The report as data: leaderboard and transfer matrices (pandas) built from a results folder
+(docs/formats.md), plus the text grids the markdown and HTML writers share so they agree."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from bench.errors import BenchError
+from bench.worst_case import worst_case_for_model
+from bench.zoo import all_cards
+
+WORST = "Worst case"
+FLAG = "⚠"
+MISSING = "—"
+TIMING = ("wall_time_s", "examples_per_s")
+CELL_META = ("kind", "label", "metric", "adversarial", "per_example")
+
+Cells = dict[str, dict[str, dict[str, Any]]]  # model -> attack -> cell JSON
+Attacks = dict[str, dict[str, Any]]  # attack id -> what is known of it
+
+
+@dataclass(frozen=True)
+class Column:
+    """A leaderboard column: ``label`` is unique in the table, ``key`` matches card ``reported``."""
+
+    attack: str
+    label: str
+    key: str
+    metric: str
+
+
+@dataclass
+class Transfer:
+    """One transfer attack: rows = source models, columns = target models."""
+
+    attack: str
+    label: str
+    error_rate: pd.DataFrame
+    n: pd.DataFrame
+
+
+@dataclass
+class Report:
+    """Everything the writers need; ``leaderboard`` is indexed by model id."""
+
+    results_dir: Path
+    run: dict[str, Any]
+    suite: dict[str, Any]
+    columns: list[Column]
+    worst_case: list[str]
+    leaderboard: pd.DataFrame
+    transfers: list[Transfer]
+
+    @property
+    def labels(self) -> list[str]:
+        """Value columns in display order (attack columns, then the worst case if any)."""
+        return [c.label for c in self.columns] + ([WORST] if self.worst_case else [])
+
+    def label_of(self, attack: str) -> str:
+        return next((c.label for c in self.columns if c.attack == attack), attack)
+
+
+def build(results_dir: Path) -> Report:
+    """Read a results folder into a Report; no results at all is a user error."""
+    results_dir = Path(results_dir)
+    cells = _read_cells(results_dir)
+    run = _read_json(results_dir / "run.json") if (results_dir / "run.json").is_file() else {}
+    suite = _read_suite(results_dir / "suite.yaml")
+    listed = [str(m) for m in (run.get("models") or [])]
+    models = [m for m in listed if m in cells] + sorted(m for m in cells if m not in listed)
+    attacks = _attacks(suite, cells, models)
+    board = suite.get("leaderboard") or {}
+    columns = _columns(board.get("columns"), attacks, results_dir)
+    worst = _worst_ids(board.get("worst_case"), attacks, results_dir)
+    frame = _leaderboard(results_dir, cells, models, columns, worst, _reported_by_model())
+    return Report(results_dir, run, suite, columns, worst, frame, _transfers(cells, models, attacks))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(data, dict):
+        raise BenchError(f"{path}: expected a JSON object")
+    return data
+
+
+def _read_suite(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise BenchError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _read_cells(results_dir: Path) -> Cells:
+    """model -> attack -> cell JSON; a cell is complete when its JSON exists."""
+    cells: Cells = {}
+    for path in sorted((results_dir / "cells").glob("*/*.json")):
+        cells.setdefault(path.parent.name, {})[path.stem] = _read_json(path)
+    if not cells:
+        raise BenchError(f"{results_dir}: no results (run `bench run SUITE` first)")
+    return cells
+
+
+def _attacks(suite: dict[str, Any], cells: Cells, models: list[str]) -> Attacks:
+    """Attack id -> what is known of it (suite entry, overlaid by its cells), first-seen order."""
+    attacks: Attacks = {}
+    for entry in suite.get("attacks") or []:
+        if isinstance(entry, dict) and "id" in entry:
+            attacks[str(entry["id"])] = dict(entry)
+    for model in models:
+        for attack, cell in cells[model].items():
+            info = attacks.setdefault(attack, {})
+            info.update({k: cell[k] for k in CELL_META if k in cell})
+    return attacks
+
+
+def _unknown(ids: list[str], attacks: Attacks, key: str, results_dir: Path) -> None:
+    unknown = [a for a in ids if a not in attacks]
+    if unknown:
+        where = results_dir / "suite.yaml"
+        raise BenchError(f"{where}: leaderboard.{key}: unknown attack(s) {', '.join(unknown)}")
+
+
+def _columns(ids: Any, attacks: Attacks, results_dir: Path) -> list[Column]:
+    if ids is None:
+        ids = [a for a, info in attacks.items() if info.get("kind") != "transfer"]
+    ids = [str(a) for a in ids]
+    _unknown(ids, attacks, "columns", results_dir)
+    keys = [str(attacks[a].get("label") or a) for a in ids]
+    columns = []
+    for attack, key in zip(ids, keys):
+        clash = keys.count(key) > 1 or key == WORST
+        label = f"{key} [{attack}]" if clash else key
+        columns.append(Column(attack, label, key, str(attacks[attack].get("metric", ""))))
+    return columns
+
+
+def _worst_ids(ids: Any, attacks: Attacks, results_dir: Path) -> list[str]:
+    if ids is None:
+        return [a for a, info in attacks.items() if info.get("adversarial") and info.get("per_example")]
+    ids = [str(a) for a in ids]
+    _unknown(ids, attacks, "worst_case", results_dir)
+    aggregate_only = [a for a in ids if attacks[a].get("per_example") is False]
+    if aggregate_only:
+        raise BenchError(
+            f"{results_dir / 'suite.yaml'}: leaderboard.worst_case: {', '.join(aggregate_only)} "
+            "have no per-example results"
+        )
+    return ids
+
+
+def _reported_by_model() -> dict[str, dict[str, Any]]:
+    """Card ``reported`` values by model id; an unreadable zoo only costs the paper values."""
+    try:
+        return {model: card.reported for model, card in all_cards().items()}
+    except (BenchError, OSError):
+        return {}
+
+
+def _number(value: Any) -> float:
+    """A float, or NaN for anything that is not a real number (missing, null, text, bool)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
+
+
+def _flags(cells: dict[str, dict[str, Any]]) -> list[str]:
+    """Hook for masking checks: ``extra.flags`` / ``extra.masking`` (text or list of text) per cell."""
+    flags = []
+    for attack, cell in cells.items():
+        extra = cell.get("extra") or {}
+        for key in ("flags", "masking"):
+            value = extra.get(key)
+            items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+            flags += [f"{cell.get('label') or attack}: {item}" for item in items if isinstance(item, str)]
+    return list(dict.fromkeys(flags))
+
+
+def _leaderboard(
+    results_dir: Path,
+    cells: Cells,
+    models: list[str],
+    columns: list[Column],
+    worst: list[str],
+    reported: dict[str, dict[str, Any]],
+) -> pd.DataFrame:
+    rows = []
+    for model in models:
+        flags = _flags(cells[model])
+        row: dict[str, Any] = {"model": model, "name": f"{model} {FLAG}" if flags else model}
+        paper = reported.get(model, {})
+        for col in columns:
+            cell = cells[model].get(col.attack, {})
+            row[col.label] = _number(cell.get("value"))
+            row[f"{col.label}_n"] = cell.get("n")
+            row[f"{col.label}_reported"] = _number(paper.get(col.key))
+            for key in TIMING:
+                row[f"{col.label}_{key}"] = _number(cell.get(key))
+        if worst:
+            done = all(a in cells[model] for a in worst)
+            result = worst_case_for_model(results_dir, model, worst) if done else {}
+            row[WORST] = _number(result.get("value"))
+            row[f"{WORST}_n"] = result.get("n")
+            row[f"{WORST}_reported"] = _number(paper.get(WORST))
+        row["flags"] = "; ".join(flags)
+        rows.append(row)
+    frame = pd.DataFrame(rows).set_index("model")
+    n_columns = [f"{label}_n" for label in [c.label for c in columns] + ([WORST] if worst else [])]
+    frame[n_columns] = frame[n_columns].astype("Int64")
+    return frame
+
+
+def _transfers(cells: Cells, models: list[str], attacks: Attacks) -> list[Transfer]:
+    out = []
+    for attack, info in attacks.items():
+        by_target = {
+            m: (cells[m][attack].get("extra") or {}).get("sources") or {}
+            for m in models
+            if attack in cells[m] and cells[m][attack].get("kind") == "transfer"
+            and cells[m][attack].get("per_example") is False
+        }
+        if not by_target:
+            continue
+        named = {str(s) for sources in by_target.values() for s in sources}
+        sources = [m for m in models if m in named] + sorted(named - set(models))
+        rate = pd.DataFrame(
+            math.nan, index=pd.Index(sources, name="source"), columns=pd.Index(list(by_target), name="target")
+        )
+        n = pd.DataFrame(pd.NA, index=rate.index, columns=rate.columns, dtype="Int64")
+        for target, entries in by_target.items():
+            for source, entry in entries.items():
+                entry = entry if isinstance(entry, dict) else {}
+                rate.loc[str(source), target] = _number(entry.get("error_rate"))
+                n.loc[str(source), target] = entry.get("n")
+        out.append(Transfer(attack, str(info.get("label") or attack), rate, n))
+    return out
+
+
+# --- text grids shared by the markdown and HTML writers -------------------------------------
+
+Grid = tuple[list[str], list[list[str]]]
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    return MISSING if pd.isna(value) else f"{value:.{digits}f}"
+
+
+def _common_n(series: pd.Series) -> int | None:
+    """The single n shared by every row that has one, so it can go in the header instead."""
+    values = series.dropna().unique()
+    return int(values[0]) if len(values) == 1 else None
+
+
+def _value_text(value: Any, paper: Any, n: Any) -> str:
+    notes = ([] if pd.isna(paper) else [f"paper {paper:g}"]) + ([] if pd.isna(n) else [f"n={n}"])
+    return fmt(value) + (f" ({', '.join(notes)})" if notes else "")
+
+
+def has_flags(report: Report) -> bool:
+    return bool((report.leaderboard["flags"] != "").any())
+
+
+def leaderboard_grid(report: Report) -> Grid:
+    """Measured value with the card's reported one beside it; n in the header when shared."""
+    frame = report.leaderboard
+    common = {label: _common_n(frame[f"{label}_n"]) for label in report.labels}
+    header = ["Model"] + [label if n is None else f"{label} (n={n})" for label, n in common.items()]
+    rows = []
+    for _, row in frame.iterrows():
+        texts = [str(row["name"])]
+        for label in report.labels:
+            n = row[f"{label}_n"] if common[label] is None else pd.NA
+            texts.append(_value_text(row[label], row[f"{label}_reported"], n))
+        rows.append(texts + ([str(row["flags"])] if has_flags(report) else []))
+    return header + (["Flags"] if has_flags(report) else []), rows
+
+
+def timing_grid(report: Report) -> Grid:
+    frame = report.leaderboard
+    header = ["Model"] + [c.label for c in report.columns]
+    rows = []
+    for _, row in frame.iterrows():
+        texts = [str(row["name"])]
+        for col in report.columns:
+            wall, rate = row[f"{col.label}_wall_time_s"], row[f"{col.label}_examples_per_s"]
+            texts.append(MISSING if pd.isna(wall) else f"{wall:.1f} s ({fmt(rate, 1)}/s)")
+        rows.append(texts)
+    return header, rows
+
+
+def transfer_grid(transfer: Transfer) -> Grid:
+    """Error rates, rows = sources; n in the cell only when it varies."""
+    common = _common_n(transfer.n.stack())
+    header = ["source \\ target"] + [str(t) for t in transfer.error_rate.columns]
+    rows = []
+    for source in transfer.error_rate.index:
+        texts = [str(source)]
+        for target in transfer.error_rate.columns:
+            n = transfer.n.loc[source, target]
+            rate = fmt(transfer.error_rate.loc[source, target])
+            texts.append(rate if common is not None or pd.isna(n) else f"{rate} (n={n})")
+        rows.append(texts)
+    return header, rows
+
+
+def transfer_title(transfer: Transfer) -> str:
+    common = _common_n(transfer.n.stack())
+    return f"Transfer: {transfer.label}" + ("" if common is None else f" (n={common})")
+
+
+def legend(report: Report) -> str:
+    parts = [
+        "Accuracy on the n evaluated examples (clean accuracy for benign inputs, robust accuracy under "
+        "attack); (paper x) = the value the model's source reports (model card)"
+    ]
+    usual = ("", "robust_accuracy", "clean_accuracy")
+    odd = [f"{c.label} = {c.metric}" for c in report.columns if c.metric not in usual]
+    if odd:
+        parts.append("metrics: " + ", ".join(odd))
+    if report.worst_case:
+        attacks = ", ".join(map(report.label_of, report.worst_case))
+        parts.append(f"{WORST} = right under every one of {attacks} (shared examples only)")
+    if has_flags(report):
+        parts.append(f"{FLAG} = flagged, see Flags")
+    if report.transfers:
+        parts.append("Transfer = error rate of the target on adversarial examples crafted on the source")
+    parts.append(f"{MISSING} = not run")
+    return "; ".join(parts) + "."
+
+
+def provenance(report: Report) -> list[tuple[str, str]]:
+    """(field, text) pairs from run.json, in a fixed order, for humans."""
+    run = report.run
+    suite = run.get("suite") if isinstance(run.get("suite"), dict) else {}
+    packages = run.get("packages") if isinstance(run.get("packages"), dict) else {}
+    name = suite.get("name", report.suite.get("name", "?"))
+    version = suite.get("version", report.suite.get("version", "?"))
+    pairs = [
+        ("suite", f"{name} v{version}"),
+        ("suite sha256", str(suite.get("sha256", ""))),
+        ("git commit", str(run.get("git_commit", ""))),
+        ("packages", ", ".join(f"{k} {v}" for k, v in packages.items())),
+    ]
+    pairs += [(key, str(run.get(key, ""))) for key in ("device", "seed", "started", "finished", "wall_time_s")]
+    return [(k, v) for k, v in pairs if v]

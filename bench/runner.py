@@ -1,0 +1,162 @@
+"""Run a suite: every selected model against every attack, one verified cell at a time.
+
+Cells already complete for the same configuration are skipped, so an interrupted run resumes
+where it stopped (``force=True`` recomputes). Transfer cells run last, once every source model's
+adversarial examples exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from bench import zoo
+from bench.attacks import Context, get_kind
+from bench.attacks.base import CellKind
+from bench.data.mnist import load_mnist
+from bench.device import configure_threads, resolve_device
+from bench.errors import BenchError
+from bench.provenance import git_commit, package_versions
+from bench.results import ResultsStore, atomic_write_json, atomic_write_text
+from bench.suite import AttackConfig, Suite
+from bench.verify import verify
+
+
+def attack_seed(suite_seed: int, attack_id: str) -> int:
+    """A per-attack seed that does not change when other attacks are added to the suite."""
+    return suite_seed * 100_003 + zlib.crc32(attack_id.encode()) % 100_000
+
+
+def config_hash(cfg: AttackConfig, indices: torch.Tensor | None, sha: str, seed: int, dataset: str, extra: Any = None) -> str:
+    blob = json.dumps({
+        "kind": cfg.kind, "backend": cfg.backend, "params": cfg.params, "seed": seed, "dataset": dataset,
+        "checkpoint": sha, "indices": hashlib.sha256(indices.numpy().tobytes()).hexdigest() if indices is not None else None,
+        "extra": extra,
+    }, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Runner:
+    """Holds what a run shares: device, data, results store, loaded models."""
+
+    def __init__(self, suite: Suite, device: str | None = None, data_dir: str | None = None, force: bool = False,
+                 only_models: list[str] | None = None, progress: bool = True, log: Callable[[str], None] = print):
+        self.suite = suite
+        self.device = resolve_device(device or suite.device)
+        self.threads = configure_threads()
+        self.data_dir = data_dir
+        self.force = force
+        self.progress = progress
+        self.log = log
+        self.store = ResultsStore(suite.out_dir)
+        cards = zoo.all_cards()
+        self.model_ids = suite.select_models(cards)
+        if only_models:
+            unknown = [m for m in only_models if m not in self.model_ids]
+            if unknown:
+                raise BenchError(f"--model {', '.join(unknown)}: not selected by suite {suite.name}")
+            self.model_ids = [m for m in self.model_ids if m in only_models]
+        if not self.model_ids:
+            raise BenchError(f"{suite.path}: models: the suite selects no registered model")
+        self.cards = {m: cards[m] for m in self.model_ids}
+        self._models: dict[str, torch.nn.Module] = {}
+
+    def model(self, model_id: str):  # type: ignore[no-untyped-def]
+        if model_id not in self._models:
+            self._models = {model_id: zoo.registry.load_from_card(self.cards[model_id], self.device)}
+        return self._models[model_id]
+
+    def run(self) -> dict[str, Any]:
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        t0 = time.time()
+        self.store.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.store.root / "suite.yaml", yaml.safe_dump(self.suite.resolved, sort_keys=False))
+        for m in self.model_ids:  # verify every checkpoint before spending hours
+            zoo.registry.verify_checkpoint(self.cards[m])
+        computed = skipped = 0
+        first = [a for a in self.suite.attacks if not get_kind(a.kind).after_others]
+        last = [a for a in self.suite.attacks if get_kind(a.kind).after_others]
+        for group in (first, last):  # models outer: one model in memory at a time
+            for m in self.model_ids:
+                for cfg in group:
+                    if self._cell(m, cfg):
+                        computed += 1
+                    else:
+                        skipped += 1
+        run = {
+            "suite": {"name": self.suite.name, "version": self.suite.version, "sha256": self.suite.sha256, "path": str(self.suite.path)},
+            "git_commit": git_commit(), "packages": package_versions(), "device": str(self.device), "threads": self.threads,
+            "seed": self.suite.seed, "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "wall_time_s": round(time.time() - t0, 2), "cells_computed": computed, "cells_skipped": skipped,
+            "models": {m: self.cards[m].sha256 for m in self.model_ids},
+            "attacks": [a.id for a in self.suite.attacks],
+        }
+        atomic_write_json(self.store.root / "run.json", run)
+        return run
+
+    def _cell(self, model_id: str, cfg: AttackConfig) -> bool:
+        """Compute one cell unless it is complete; returns True when computed."""
+        kind = get_kind(cfg.kind)
+        card = self.cards[model_id]
+        seed = attack_seed(self.suite.seed, cfg.id)
+        indices = None if isinstance(kind, CellKind) else cfg.examples.indices(self._split_size(cfg))
+        deps = kind.depends_on(cfg.params, self.model_ids)
+        extra = {f"{m}/{a}": (self.store.read_cell(m, a) or {}).get("config_hash") for m, a in deps} or None
+        h = config_hash(cfg, indices, card.sha256 or "", seed, self.suite.dataset, extra)
+        if not self.force and self.store.is_complete(model_id, cfg.id, h):
+            self.log(f"skip {model_id} / {cfg.id} (done)")
+            return False
+        model = self.model(model_id)
+        total = len(indices) if indices is not None else (len(deps) or int(cfg.params.get("count", 1)))
+        bar = tqdm(total=total, desc=f"{model_id} / {cfg.id}", unit="ex" if indices is not None else "it",
+                   disable=not self.progress, dynamic_ncols=True, leave=False)
+        ctx = Context(device=self.device, seed=seed, batch_size=self.suite.batch_size, progress=bar.update,
+                      extra={"store": self.store, "models": self.model_ids})
+        t0 = time.time()
+        if isinstance(kind, CellKind):
+            out = kind.evaluate(model, model_id, cfg.params, ctx)
+            value, n, count, tensors, stats, extra_out = out.value, out.n, out.count, out.tensors, {}, out.extra
+        else:
+            split = load_mnist(cfg.examples.split, self.data_dir)
+            x, y = split.x[indices], split.y[indices]
+            x_ref = kind.prepare(x, y, cfg.params, ctx, indices)
+            x_cand = kind.generate(model, x_ref, y, cfg.params, cfg.backend, ctx)
+            v = verify(model, x_ref, x_cand, y, kind.threat(cfg.params), self.device, max(self.suite.batch_size, 500))
+            n, count = len(y), int(v.robust.sum())
+            value = count / n if n else float("nan")
+            tensors = {"index": indices, "label": y, "robust": v.robust, "ref_correct": v.ref_correct, "pred": v.pred,
+                       "linf": v.linf, "l2": v.l2}
+            if kind.adversarial:
+                tensors["x_adv"] = x_cand.float()
+            stats, extra_out = v.stats, {}
+            fooled = v.ref_correct & ~v.robust
+            if fooled.any():
+                extra_out = {"median_l2_fooled": float(v.l2[fooled].median()), "median_linf_fooled": float(v.linf[fooled].median())}
+        bar.close()
+        wall = time.time() - t0
+        meta = {
+            "model": model_id, "attack": cfg.id, "kind": cfg.kind, "backend": cfg.backend, "label": cfg.label,
+            "metric": kind.metric, "value": value, "n": n, "count": count,
+            "adversarial": kind.adversarial, "per_example": kind.per_example,
+            "params": cfg.params, "threat": None if isinstance(kind, CellKind) else kind.threat(cfg.params),
+            "verification": stats, "config_hash": h, "checkpoint_sha256": card.sha256, "seed": seed,
+            "device": str(self.device), "wall_time_s": round(wall, 3), "examples_per_s": round(n / wall, 2) if wall > 0 else None,
+            "extra": extra_out,
+        }
+        self.store.write_cell(model_id, cfg.id, meta, tensors)
+        rej = stats.get("rejected_budget", 0) + stats.get("rejected_range", 0)
+        note = f"  [{rej} backend outputs rejected by verification]" if rej else ""
+        self.log(f"{model_id} / {cfg.id}: {kind.metric} {value:.4f} (n={n}, {wall:.1f}s){note}")
+        return True
+
+    def _split_size(self, cfg: AttackConfig) -> int:
+        return len(load_mnist(cfg.examples.split, self.data_dir))

@@ -1,0 +1,212 @@
+"""Train a zoo model from its card's ``training`` recipe, resumably.
+
+State (weights, optimizer moments, position) is written as safetensors + JSON every epoch and every
+few minutes, to ``<model folder>/training/``; a restarted run continues from the last write and
+follows the same data order (per-step seeds), so an interrupted run ends where an uninterrupted
+one would. When training finishes, the weights go to the card's checkpoint file and the card
+records sha256, wall time, machine and measured clean accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from bench.data.mnist import load_mnist
+from bench.errors import BenchError
+from bench.models.codes import hadamard_code
+from bench.train.augment import gaussian_noise, random_affine
+from bench.train.state import load_state, save_state, save_tensors
+from bench.zoo.card import Card
+from bench.zoo.registry import build, sha256_file
+
+DEFAULTS: dict[str, Any] = {
+    "epochs": 10,
+    "batch_size": 128,
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "schedule": "cosine",
+    "noise_std": 0.3,
+    "max_shift_px": 2.0,
+    "max_rot_deg": 10.0,
+    "seed": 0,
+    "train_subset": None,
+}
+
+
+def recipe(card: Card) -> dict[str, Any]:
+    r = dict(DEFAULTS)
+    r.update(card.data.get("training") or {})
+    return r
+
+
+def _lr(base: float, step: int, total: int, schedule: str) -> float:
+    if schedule == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    if schedule == "constant":
+        return base
+    raise BenchError(f"unknown lr schedule {schedule!r} (cosine, constant)")
+
+
+def _param_groups(model: torch.nn.Module, r: dict[str, Any]) -> dict[str, list[torch.nn.Parameter]]:
+    """Learnable-code models alternate between the input encoder (phi) and label encoder (theta)."""
+    label = getattr(model, "label_encoder", None)
+    if isinstance(label, torch.nn.Parameter) and r.get("alternate"):
+        return {"phi": [p for n, p in model.named_parameters() if n != "label_encoder"], "theta": [label]}
+    return {"all": list(model.parameters())}
+
+
+def _make_optimizer(params: list[torch.nn.Parameter], r: dict[str, Any]) -> torch.optim.Optimizer:
+    if r["optimizer"] == "adam":
+        return torch.optim.Adam(params, lr=r["lr"], weight_decay=float(r.get("weight_decay", 0.0)))
+    if r["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=r["lr"], momentum=float(r.get("momentum", 0.9)))
+    raise BenchError(f"unknown optimizer {r['optimizer']!r} (adam, sgd)")
+
+
+def _code_regulariser(model: torch.nn.Module, r: dict[str, Any]) -> torch.Tensor | None:
+    """Algorithm 2: lambda * mean_i ||L(i) - H(i)|| toward Hadamard class rows."""
+    reg = r.get("code_reg")
+    if not reg:
+        return None
+    code = model.code()  # type: ignore[operator]
+    target = torch.as_tensor(hadamard_code(int(reg.get("length", code.shape[1])), model.num_classes), dtype=code.dtype)
+    return float(reg["lambda"]) * (code[: model.num_classes] - target).norm(dim=1).mean()
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, batch: int = 1000) -> float:
+    model.eval()
+    correct = 0
+    for i in range(0, len(y), batch):
+        pred = model.log_probs(x[i : i + batch].to(device)).argmax(1).cpu()
+        correct += int((pred == y[i : i + batch]).sum())
+    return correct / max(len(y), 1)
+
+
+def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, save_every_s: float = 300.0, max_epochs: int | None = None) -> dict[str, Any]:
+    """Train (or resume training) the model of ``card``; returns the final training record."""
+    r = recipe(card)
+    dev = torch.device(device)
+    torch.manual_seed(int(r["seed"]))
+    model = build(card).to(dev)
+    groups = _param_groups(model, r)
+    opts = {name: _make_optimizer(params, r) for name, params in groups.items()}
+    alt = r.get("alternate") or {}
+    k_steps, j_steps = int(alt.get("input_steps", 1)), int(alt.get("label_steps", 1))
+
+    train = load_mnist("train", data_dir)
+    test = load_mnist("test", data_dir)
+    x_all, y_all = train.x, train.y
+    if r.get("train_subset"):
+        idx = _subset_indices(r["train_subset"], len(y_all))
+        x_all, y_all = x_all[idx], y_all[idx]
+    n = len(y_all)
+    bs = int(r["batch_size"])
+    steps_per_epoch = math.ceil(n / bs)
+    total_steps = steps_per_epoch * int(r["epochs"])
+
+    folder = card.folder / "training"
+    if (folder / "state.json").is_file() and json.loads((folder / "state.json").read_text()).get("finished") and card.checkpoint_path.is_file():
+        return json.loads((folder / "state.json").read_text())
+    meta = load_state(folder, model, opts) or {"step": 0, "wall_time_s": 0.0, "epochs_done": 0}
+    step = int(meta["step"])
+    wall = float(meta["wall_time_s"])
+    log_path = folder / "log.jsonl"
+    folder.mkdir(parents=True, exist_ok=True)
+    last_save = time.time()
+    t0 = time.time()
+    epoch = step // steps_per_epoch
+    stop_epoch = int(r["epochs"]) if max_epochs is None else min(int(r["epochs"]), epoch + max_epochs)
+    while epoch < stop_epoch:
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(r["seed"]) * 1000 + epoch))
+        first = step - epoch * steps_per_epoch
+        bar = tqdm(range(first, steps_per_epoch), desc=f"{card.id} epoch {epoch + 1}/{r['epochs']}", unit="batch", leave=False)
+        model.train()
+        running = 0.0
+        for b in bar:
+            gen = torch.Generator().manual_seed(int(r["seed"]) * 10_000_019 + step)
+            idx = perm[b * bs : (b + 1) * bs]
+            x = random_affine(x_all[idx], float(r["max_shift_px"]), float(r["max_rot_deg"]), gen)
+            x = gaussian_noise(x, float(r["noise_std"]), gen).to(dev)
+            y = y_all[idx].to(dev)
+            if len(opts) == 2:
+                name = "phi" if step % (k_steps + j_steps) < k_steps else "theta"
+            else:
+                name = "all"
+            opt = opts[name]
+            for g in opt.param_groups:
+                g["lr"] = _lr(float(r["lr"]), step, total_steps, str(r["schedule"]))
+            loss = model.loss(x, y)
+            if name == "theta":
+                reg = _code_regulariser(model, r)
+                if reg is not None:
+                    loss = loss + reg
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            running = 0.98 * running + 0.02 * float(loss) if b > first else float(loss)
+            bar.set_postfix(loss=f"{running:.4f}")
+            if time.time() - last_save > save_every_s and step % steps_per_epoch:
+                save_state(folder, model, opts, {"step": step, "wall_time_s": wall + time.time() - t0, "epochs_done": epoch})
+                last_save = time.time()
+        bar.close()
+        epoch += 1
+        acc = evaluate(model, test.x, test.y, dev)
+        elapsed = wall + time.time() - t0
+        entry = {"epoch": epoch, "step": step, "test_accuracy": acc, "loss": running, "wall_time_s": round(elapsed, 1)}
+        with open(log_path, "a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+        tqdm.write(f"{card.id}: epoch {epoch}/{r['epochs']} loss {running:.4f} test acc {acc:.4f} ({elapsed / 60:.1f} min)")
+        save_state(folder, model, opts, {"step": step, "wall_time_s": elapsed, "epochs_done": epoch})
+        last_save = time.time()
+
+    elapsed = wall + time.time() - t0
+    if epoch < int(r["epochs"]):
+        return {"step": step, "wall_time_s": elapsed, "epochs_done": epoch, "finished": False}
+    return _finish(card, model, r, elapsed, test, dev)
+
+
+def _subset_indices(spec: dict[str, Any], n: int) -> torch.Tensor:
+    """A fixed, recorded split of the training set: {'split_seed': s, 'part': 0|1, 'parts': 2}."""
+    parts = int(spec.get("parts", 2))
+    perm = np.random.RandomState(int(spec["split_seed"])).permutation(n)
+    return torch.from_numpy(np.sort(np.array_split(perm, parts)[int(spec["part"])]))
+
+
+def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: float, test: Any, dev: torch.device) -> dict[str, Any]:
+    model.eval()
+    ckpt = card.checkpoint_path
+    save_tensors(ckpt, {k: v for k, v in model.state_dict().items()})
+    acc = evaluate(model, test.x, test.y, dev)
+    data = dict(card.data)
+    training = dict(data.get("training") or {})
+    training.update({
+        "wall_time_s": round(elapsed, 1),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {platform.processor() or 'cpu'}",
+        "device": str(dev),
+        "torch": torch.__version__,
+    })
+    data["training"] = training
+    data["parameters"] = sum(p.numel() for p in model.parameters())
+    data["checkpoint"] = {"file": ckpt.name, "sha256": sha256_file(ckpt)}
+    measured = dict(data.get("measured") or {})
+    measured.update({"clean_accuracy": round(acc, 4), "n": len(test.y), "split": "mnist test"})
+    data["measured"] = measured
+    card.path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
+    state = card.folder / "training" / "state.safetensors"
+    if state.exists():
+        state.unlink()
+    meta = {"finished": True, "wall_time_s": elapsed, "clean_accuracy": acc}
+    (card.folder / "training" / "state.json").write_text(json.dumps(meta, indent=1))
+    return meta

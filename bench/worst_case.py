@@ -1,0 +1,64 @@
+"""Worst-case robust accuracy: an example counts as robust only if it survives every attack.
+
+Attacks may have been run on different example selections, so the aggregate is taken over the
+intersection of their index sets; comparing per-attack accuracies on different examples would
+overstate robustness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from bench.errors import BenchError
+
+
+def worst_case(per_example: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, int, int]:
+    """(accuracy, robust_count, n) over the examples every attack saw.
+
+    ``per_example`` maps attack id -> (index int tensor, robust bool tensor), one entry per
+    example. Exact integer counting: an index present in all k attacks appears k times in the
+    concatenated indices (indices are unique per attack), and is robust everywhere iff it also
+    appears k times among the robust indices. Accuracy is NaN when no example is shared.
+    """
+    if not per_example:
+        raise ValueError("worst_case needs at least one attack")
+    indices, robust_indices = [], []
+    for attack, (index, robust) in per_example.items():
+        index, robust = index.reshape(-1).to(torch.int64), robust.reshape(-1).to(torch.bool)
+        if index.numel() != robust.numel():
+            raise BenchError(f"{attack}: 'index' has {index.numel()} entries but 'robust' has {robust.numel()}")
+        if torch.unique(index).numel() != index.numel():
+            raise BenchError(f"{attack}: duplicate example indices")
+        indices.append(index)
+        robust_indices.append(index[robust])
+    k = len(per_example)
+    n = _present_in_all(torch.cat(indices), k)
+    robust_count = _present_in_all(torch.cat(robust_indices), k)
+    return (robust_count / n if n else float("nan")), robust_count, n
+
+
+def _present_in_all(values: torch.Tensor, k: int) -> int:
+    """How many distinct values occur exactly k times (once per attack)."""
+    _, counts = torch.unique(values, return_counts=True)
+    return int((counts == k).sum())
+
+
+def worst_case_for_model(results_dir: Path, model: str, attack_ids: list[str]) -> dict[str, Any]:
+    """Worst case of one model from its per-example files ``cells/<model>/<attack>.safetensors``."""
+    per_example = {}
+    for attack in attack_ids:
+        path = Path(results_dir) / "cells" / model / f"{attack}.safetensors"
+        if not path.is_file():
+            raise BenchError(f"{path}: missing per-example results")
+        tensors = load_file(str(path))
+        missing = [key for key in ("index", "robust") if key not in tensors]
+        if missing:
+            raise BenchError(f"{path}: missing tensor(s) {', '.join(missing)}")
+        per_example[attack] = (tensors["index"], tensors["robust"])
+    value, count, n = worst_case(per_example)
+    return {"model": model, "attacks": list(attack_ids), "value": value, "count": count, "n": n}

@@ -1,0 +1,88 @@
+"""Shared fixtures: MNIST location, and a tiny zoo registered through $BENCH_ZOO_PATH."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import save_file
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def _find_mnist() -> Path | None:
+    for cand in (os.environ.get("BENCH_DATA_DIR"), REPO.parent / "shared" / "data" / "mnist"):
+        if cand and Path(cand).is_dir():
+            return Path(cand)
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    found = _find_mnist()
+    if found is None:
+        pytest.skip("MNIST not found: set BENCH_DATA_DIR to the folder with the four MNIST .gz files")
+    os.environ["BENCH_DATA_DIR"] = str(found)
+    return found
+
+
+def _train_linear(model: torch.nn.Module, mnist_dir: Path) -> None:
+    from bench.data import load_mnist
+
+    train = load_mnist("train", mnist_dir)
+    g = torch.Generator().manual_seed(0)
+    x, y = train.x[:12000], train.y[:12000]
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        perm = torch.randperm(len(y), generator=g)
+        for i in range(0, len(y), 500):
+            idx = perm[i : i + 500]
+            loss = torch.nn.functional.cross_entropy(model.logits(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def write_model(root: Path, model_id: str, factory: str, model: torch.nn.Module, tags: list[str], extra: dict | None = None) -> Path:
+    from bench.zoo.registry import sha256_file
+
+    folder = root / model_id
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HERE / "tiny_models.py", folder / "tiny_models.py")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "weights.safetensors"))
+    card = {
+        "id": model_id, "family": "tiny", "description": f"test model {model_id}", "tags": tags,
+        "source": {"paper": "tests"}, "architecture": factory, "factory": f"tiny_models:{factory}",
+        "checkpoint": {"file": "weights.safetensors", "sha256": sha256_file(folder / "weights.safetensors")},
+    }
+    card.update(extra or {})
+    (folder / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path:
+    """tiny-linear (foolable), tiny-constant (unfoolable), tiny-masked (masked gradients)."""
+    import tiny_models
+
+    root = tmp_path_factory.mktemp("zoo")
+    torch.manual_seed(0)
+    lin = tiny_models.build_linear()
+    _train_linear(lin, mnist_dir)
+    write_model(root, "tiny-linear", "build_linear", lin, ["tiny"], {"reported": {"Benign": 0.92, "PGD": 0.5}})
+    write_model(root, "tiny-constant", "build_constant", tiny_models.build_constant(), ["tiny"])
+    masked = tiny_models.build_masked()
+    masked.load_state_dict(lin.state_dict())
+    write_model(root, "tiny-masked", "build_masked", masked, ["tiny-masked"])
+    old = os.environ.get("BENCH_ZOO_PATH")
+    os.environ["BENCH_ZOO_PATH"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("BENCH_ZOO_PATH", None)
+    else:
+        os.environ["BENCH_ZOO_PATH"] = old

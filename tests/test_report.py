@@ -1,0 +1,250 @@
+"""Leaderboard rendering from a hand-made results folder, and the worst-case aggregation."""
+
+from __future__ import annotations
+
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from bench.errors import BenchError
+from bench.report import build, markdown_text, render
+from bench.worst_case import worst_case, worst_case_for_model
+
+MODELS = ["ModelB", "ModelA", "ModelC"]  # run.json order, deliberately not sorted
+# model -> attack -> (indices, robust indices)
+PER_EXAMPLE = {
+    "ModelA": {"benign": ([0, 1, 2, 3], {0, 1, 2, 3}), "pgd": ([0, 1, 2, 3], {0, 1, 2}), "cw": ([1, 2, 3, 4], {1, 2, 3})},
+    "ModelB": {"benign": ([0, 1, 2, 3], {0, 1, 2}), "pgd": ([3, 2, 1, 0], {3}), "cw": ([1, 2, 3, 4], {3, 4})},
+    "ModelC": {"benign": ([0, 1, 2, 3], {0, 1, 2, 3}), "pgd": ([0, 1, 2, 3], set()), "cw": ([1, 2, 3, 4], {1})},
+}
+LABELS = {"benign": "Benign", "pgd": "PGD", "cw": "CW", "xfer": "Transfer"}
+SOURCES = {
+    "ModelA": {"ModelA": {"error_rate": 0.9, "n": 4}, "ModelB": {"error_rate": 0.25, "n": 4}, "ModelC": {"error_rate": 0.5, "n": 4}},
+    "ModelB": {"ModelA": {"error_rate": 0.75, "n": 4}, "ModelB": {"error_rate": 1.0, "n": 4}, "ModelC": {"error_rate": 0.0, "n": 4}},
+}
+FLAG = "eps<0.3 & gradient masking"
+
+
+def _cell(model: str, attack: str, value: float, n: int, **fields: object) -> dict:
+    adversarial = attack != "benign"
+    return {
+        "model": model, "attack": attack, "kind": {"benign": "clean", "pgd": "pgd_linf", "cw": "cw_l2"}.get(attack, "transfer"),
+        "label": LABELS[attack], "metric": "robust_accuracy" if adversarial else "clean_accuracy",
+        "value": value, "n": n, "count": round(value * n), "adversarial": adversarial, "per_example": True,
+        "params": {}, "seed": 0, "device": "cpu", "wall_time_s": 2.5, "examples_per_s": n / 2.5, "extra": {},
+        **fields,
+    }
+
+
+def _write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+@pytest.fixture
+def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    zoo = tmp_path / "zoo"
+    card = {
+        "id": "ModelA", "family": "test", "description": "d", "source": {"paper": "p"}, "architecture": "a",
+        "factory": "m:f", "checkpoint": {"file": "w.safetensors"}, "reported": {"Benign": 0.9905, "PGD": 0.09},
+    }
+    (zoo / "model_a").mkdir(parents=True)
+    (zoo / "model_a" / "card.yaml").write_text(yaml.safe_dump(card))
+    monkeypatch.setattr("bench.zoo.registry.REPO_ZOO", tmp_path / "no_repo_zoo")
+    monkeypatch.setenv("BENCH_ZOO_PATH", str(zoo))
+
+    out = tmp_path / "results"
+    _write(out / "run.json", {"suite": {"name": "fake", "version": 1, "sha256": "ab" * 32}, "git_commit": "deadbeef",
+                              "packages": {"torch": torch.__version__}, "device": "cpu", "seed": 0,
+                              "models": {m: "cd" * 32 for m in MODELS}})
+    suite = {"name": "fake", "version": 1, "dataset": "mnist",
+             "attacks": [{"id": a, "kind": "x", "label": LABELS[a]} for a in ("benign", "pgd", "cw", "xfer")]}
+    (out / "suite.yaml").write_text(yaml.safe_dump(suite))
+    for model, attacks in PER_EXAMPLE.items():
+        for attack, (index, robust) in attacks.items():
+            flags = {"extra": {"flags": [FLAG]}} if (model, attack) == ("ModelB", "cw") else {}
+            _write(out / "cells" / model / f"{attack}.json", _cell(model, attack, len(robust) / len(index), len(index), **flags))
+            save_file({"index": torch.tensor(index), "robust": torch.tensor([i in robust for i in index])},
+                      str(out / "cells" / model / f"{attack}.safetensors"))
+    for model, sources in SOURCES.items():
+        _write(out / "cells" / model / "xfer.json",
+               _cell(model, "xfer", 0.5, 12, adversarial=True, per_example=False, extra={"sources": sources}))
+    return out
+
+
+# --- worst case -----------------------------------------------------------------------------
+
+def _pe(index: list[int], robust: set[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.tensor(index), torch.tensor([i in robust for i in index])
+
+
+def test_worst_case_intersection_exact() -> None:
+    # shared indices {1,2,3}; robust under both only {1,2}
+    assert worst_case({"a": _pe([0, 1, 2, 3], {0, 1, 2}), "b": _pe([1, 2, 3, 4], {1, 2, 3})}) == (2 / 3, 2, 3)
+
+
+def test_worst_case_order_and_three_attacks() -> None:
+    per = {"a": _pe([5, 3, 1, 0], {5, 3, 1, 0}), "b": _pe([1, 3, 5, 7], {1, 5, 7}), "c": _pe([9, 5, 1, 3], {5, 3, 9})}
+    assert worst_case(per) == (1 / 3, 1, 3)  # shared {1,3,5}; 3 falls to b, 1 to c: only 5 survives
+    assert worst_case({"a": _pe([0, 1], {0})}) == (0.5, 1, 2)
+
+
+def test_worst_case_disjoint_and_bad_input() -> None:
+    acc, count, n = worst_case({"a": _pe([0, 1], {0, 1}), "b": _pe([2, 3], {2, 3})})
+    assert math.isnan(acc) and (count, n) == (0, 0)
+    with pytest.raises(BenchError, match="duplicate"):
+        worst_case({"a": _pe([0, 0], {0})})
+    with pytest.raises(BenchError, match="entries"):
+        worst_case({"a": (torch.tensor([0, 1]), torch.tensor([True]))})
+    with pytest.raises(ValueError):
+        worst_case({})
+
+
+def test_worst_case_for_model_reads_safetensors(results: Path) -> None:
+    out = worst_case_for_model(results, "ModelA", ["pgd", "cw"])
+    assert (out["value"], out["count"], out["n"]) == (2 / 3, 2, 3)
+    with pytest.raises(BenchError, match="missing per-example"):
+        worst_case_for_model(results, "ModelA", ["nope"])
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+def test_leaderboard_frame(results: Path) -> None:
+    report = build(results)
+    frame = report.leaderboard
+    assert list(frame.index) == MODELS
+    assert report.labels == ["Benign", "PGD", "CW", "Worst case"]  # transfer is not a column
+    assert report.worst_case == ["pgd", "cw"]  # default: adversarial per-example attacks
+    assert frame.loc["ModelA", "PGD"] == 0.75 and frame.loc["ModelA", "PGD_n"] == 4
+    assert frame.loc["ModelA", "PGD_reported"] == 0.09 and math.isnan(frame.loc["ModelB", "PGD_reported"])
+    # worst case over shared indices {1,2,3}: A robust {1,2}; B pgd {3} & cw {3,4} -> {3}; C none
+    assert list(frame["Worst case"]) == [1 / 3, 2 / 3, 0.0]
+    assert list(frame["Worst case_n"]) == [3, 3, 3]
+    assert frame.loc["ModelB", "name"] == "ModelB ⚠" and frame.loc["ModelA", "name"] == "ModelA"
+    assert frame.loc["ModelB", "flags"] == f"CW: {FLAG}"
+    assert frame.loc["ModelA", "CW_wall_time_s"] == 2.5
+
+
+def test_transfer_matrix(results: Path) -> None:
+    (transfer,) = build(results).transfers
+    assert transfer.label == "Transfer"
+    assert transfer.error_rate.shape == (3, 2)
+    assert list(transfer.error_rate.index) == MODELS and list(transfer.error_rate.columns) == ["ModelB", "ModelA"]
+    assert transfer.error_rate.loc["ModelC", "ModelA"] == 0.5  # row = source, column = target
+    assert transfer.error_rate.loc["ModelA", "ModelB"] == 0.75
+
+
+def test_suite_leaderboard_section(results: Path) -> None:
+    suite = yaml.safe_load((results / "suite.yaml").read_text())
+    suite["leaderboard"] = {"columns": ["pgd", "benign"], "worst_case": ["benign", "pgd"]}
+    (results / "suite.yaml").write_text(yaml.safe_dump(suite))
+    report = build(results)
+    assert report.labels == ["PGD", "Benign", "Worst case"]
+    assert list(report.leaderboard["Worst case"]) == [0.0, 0.75, 0.0]  # A: {0,1,2,3} & {0,1,2}
+    suite["leaderboard"] = {"worst_case": ["xfer"]}
+    (results / "suite.yaml").write_text(yaml.safe_dump(suite))
+    with pytest.raises(BenchError, match="no per-example"):
+        build(results)
+
+
+def test_missing_results(tmp_path: Path) -> None:
+    with pytest.raises(BenchError, match=r"no results \(run `bench run SUITE` first\)"):
+        render(tmp_path / "absent")
+    (tmp_path / "empty" / "cells").mkdir(parents=True)
+    with pytest.raises(BenchError, match="no results"):
+        markdown_text(tmp_path / "empty")
+
+
+# --- writers --------------------------------------------------------------------------------
+
+class _Checker(HTMLParser):
+    """Fails on mismatched tags; collects text."""
+
+    VOID = {"meta", "br", "hr", "img", "link", "input"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.tables = 0
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tables += tag == "table"
+        assert tag not in ("script", "link", "img"), tag
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack.pop() == tag, tag
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_render_all_formats(results: Path) -> None:
+    paths = render(results)
+    assert [p.name for p in paths] == ["leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.html"]
+    assert not list(results.glob(".*tmp"))
+
+    csv = pd.read_csv(results / "leaderboard.csv")
+    assert list(csv["model"]) == MODELS
+    assert {"PGD", "PGD_n", "PGD_reported", "Worst case", "Worst case_n"} <= set(csv.columns)
+    assert csv.set_index("model").loc["ModelA", "PGD"] == 0.75
+    assert csv.set_index("model").loc["ModelA", "PGD_reported"] == 0.09
+
+    doc = json.loads((results / "leaderboard.json").read_text())
+    assert doc["run"]["git_commit"] == "deadbeef"
+    a = next(m for m in doc["models"] if m["model"] == "ModelA")
+    assert a["cells"]["pgd"] == {"label": "PGD", "value": 0.75, "n": 4, "reported": 0.09, "wall_time_s": 2.5,
+                                 "examples_per_s": 1.6}
+    assert a["worst_case"] == {"value": 2 / 3, "n": 3, "reported": None}
+    assert next(m for m in doc["models"] if m["model"] == "ModelB")["flags"] == [f"CW: {FLAG}"]
+    (t,) = doc["transfer"]
+    assert t["sources"] == MODELS and t["targets"] == ["ModelB", "ModelA"] and t["error_rate"][2] == [0.0, 0.5]
+
+    page = (results / "leaderboard.html").read_text()
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert checker.stack == [] and checker.tables >= 3
+    assert "eps&lt;0.3 &amp; gradient masking" in page and FLAG not in page
+    assert "ModelB ⚠" in "".join(checker.text)
+    assert "0.750 (paper 0.09)" in page
+
+
+def test_markdown(results: Path) -> None:
+    (path,) = render(results, ["md"])
+    text = markdown_text(results)
+    assert text == path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("| Model"))
+    assert "PGD (n=4)" in header and "Worst case (n=3)" in header and "Flags" in header
+    row_a = next(line for line in lines if line.startswith("| ModelA "))
+    assert "0.750 (paper 0.09)" in row_a and "1.000 (paper 0.9905)" in row_a and "0.667" in row_a
+    assert any(line.startswith("| ModelB ⚠") for line in lines)
+    assert "Worst case = right under every one of PGD, CW" in text
+    assert "## Transfer: Transfer (n=4)" in text
+
+
+def test_n_in_cell_when_it_varies(results: Path) -> None:
+    path = results / "cells" / "ModelC" / "pgd.json"
+    cell = json.loads(path.read_text())
+    _write(path, {**cell, "n": 3})
+    text = markdown_text(results)
+    header = next(line for line in text.splitlines() if line.startswith("| Model"))
+    assert "| PGD " in header and "PGD (n=" not in header
+    assert "0.750 (paper 0.09, n=4)" in text and "(n=3)" in text
+
+
+def test_unknown_format(results: Path) -> None:
+    with pytest.raises(BenchError, match="unknown report format"):
+        render(results, ["pdf"])
+    assert render(results, ["csv"]) == [results / "leaderboard.csv"]
+    assert pd.read_csv(results / "leaderboard.csv").shape[0] == 3

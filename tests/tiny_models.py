@@ -1,0 +1,62 @@
+"""Tiny classifiers registered like real zoo models, so tests take seconds (foolbox's trick).
+
+- ``build_linear``: a linear softmax classifier (trained in the fixture); easily fooled at eps 0.3.
+- ``build_constant``: ignores its input; nothing can fool it (robust accuracy = clean accuracy).
+- ``build_masked``: the linear model behind a hard-saturating, floored decoder: standard PGD on
+  its log-probabilities sees zero gradients, while the linear surface still carries them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bench.models.base import Classifier
+
+
+class LinearClassifier(Classifier):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.logits(x), dim=1)
+
+    def code_scores(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(x)
+
+
+class ConstantClassifier(Classifier):
+    def __init__(self, label: int = 1) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.full((10,), -5.0))
+        with torch.no_grad():
+            self.bias[label] = 5.0
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.bias.expand(len(x), 10) + 0 * x.flatten(1)[:, :1], dim=1)
+
+
+class MaskedClassifier(LinearClassifier):
+    """Log-probabilities of a step-like decoder: a huge-gain tanh saturates, so the
+    gradient of CE on log_probs vanishes almost everywhere (gradient masking)."""
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.tanh(1e4 * self.logits(x))
+        q = torch.relu(a) + 1e-6
+        return torch.log(q) - torch.log(q.sum(1, keepdim=True))
+
+
+def build_linear() -> Classifier:
+    return LinearClassifier()
+
+
+def build_constant(label: int = 1) -> Classifier:
+    return ConstantClassifier(label)
+
+
+def build_masked() -> Classifier:
+    return MaskedClassifier()
