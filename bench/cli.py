@@ -99,8 +99,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
                     data = yaml.safe_load(f.read_text()) or {}
                 except yaml.YAMLError:
                     data = {}
-                desc = str(data.get("description", "")).strip().splitlines()
-                rows.append([str(f.relative_to(Path.cwd())) if f.is_relative_to(Path.cwd()) else str(f), data.get("version", "?"), desc[0] if desc else ""])
+                desc = " ".join(str(data.get("description", "")).split()).split(": ")[0].split(". ")[0]
+                shown = f.relative_to(Path.cwd()) if f.is_relative_to(Path.cwd()) else f
+                rows.append([str(shown), data.get("version", "?"), desc[:90]])
         print(tabulate(rows, headers=["suite", "version", "description"]))
     return 0
 

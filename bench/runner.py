@@ -65,8 +65,12 @@ class Runner:
             if unknown:
                 raise BenchError(f"--model {', '.join(unknown)}: not selected by suite {suite.name}")
             self.model_ids = [m for m in self.model_ids if m in only_models]
+        untrained = [m for m in self.model_ids if not cards[m].sha256]
+        for m in untrained:
+            log(f"skip model {m}: not trained yet (its card has no checkpoint.sha256; bench zoo train {m})")
+        self.model_ids = [m for m in self.model_ids if m not in untrained]
         if not self.model_ids:
-            raise BenchError(f"{suite.path}: models: the suite selects no registered model")
+            raise BenchError(f"{suite.path}: models: the suite selects no trained model")
         self.cards = {m: cards[m] for m in self.model_ids}
         self._models: dict[str, torch.nn.Module] = {}
 

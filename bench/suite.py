@@ -145,6 +145,11 @@ class Suite:
         raise BenchError(f"suite '{self.name}': no attack '{attack_id}' (attacks: {known})")
 
 
+def _matrix_kind(kind: str) -> bool:
+    """Kinds that read other cells (transfer) render as matrices, not leaderboard columns."""
+    return kind in KINDS and KINDS.get(kind).after_others
+
+
 def load_suite(path: str | Path, known_models: set[str] | None = None) -> Suite:
     """The suite at ``path``; raises ValidationError listing every problem."""
     suite, problems = _load(Path(path), known_models)
@@ -384,7 +389,7 @@ class _Builder:
             "name": name, "version": version, "description": description, "dataset": top["dataset"],
             "seed": seed, "device": device, "batch_size": batch_size, "examples": selection.as_dict(),
             "models": models, "attacks": [c.as_dict() for c in built],
-            "leaderboard": {"columns": columns or [c.id for c in built], "worst_case": worst_case},
+            "leaderboard": {"columns": columns or [c.id for c in built if not _matrix_kind(c.kind)], "worst_case": worst_case},
             "outputs": {"dir": out_dir, "formats": formats},
         })
         digest = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()

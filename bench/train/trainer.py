@@ -195,7 +195,7 @@ def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: floa
         "wall_time_s": round(elapsed, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {platform.processor() or 'cpu'}",
         "device": str(dev),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     })
     data["training"] = training
     data["parameters"] = sum(p.numel() for p in model.parameters())

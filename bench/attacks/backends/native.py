@@ -147,9 +147,9 @@ def cw_l2_batch(
                 best[better] = xa[better].detach()
                 found |= ok
             if abort_early and step % max(steps // 10, 1) == 0:
-                if float(loss) > prev * 0.9999:
+                if float(loss.detach()) > prev * 0.9999:
                     break
-                prev = float(loss)
+                prev = float(loss.detach())
         with torch.no_grad():
             upper = torch.where(found, torch.minimum(upper, const), upper)
             lower = torch.where(found, lower, torch.maximum(lower, const))

@@ -1,0 +1,122 @@
+"""The command line end to end on the tiny zoo: run, resume, leaderboard, validate, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from safetensors.torch import load_file
+
+from bench.attacks import get_kind
+from bench.cli import main
+
+SUITE = {
+    "name": "tiny_smoke", "version": 1, "dataset": "mnist", "seed": 1, "batch_size": 50,
+    "examples": {"split": "test", "count": 30, "offset": 100},
+    "models": {"tags": ["tiny"]},
+    "attacks": [
+        {"id": "benign", "kind": "benign", "label": "Benign", "examples": {"count": 200, "offset": 0}},
+        {"id": "pgd", "kind": "pgd_linf", "backend": "native", "label": "PGD", "params": {"eps": 0.3, "steps": 10, "step_size": 0.05}},
+        {"id": "cw", "kind": "cw_l2", "backend": "native", "label": "CW", "params": {"steps": 30, "binary_search_steps": 2}, "examples": {"count": 10, "offset": 100}},
+        {"id": "uniform", "kind": "uniform_noise", "label": "Uniform"},
+        {"id": "rand", "kind": "random_inputs", "label": "Rand", "params": {"count": 50}},
+        {"id": "transfer", "kind": "transfer", "params": {"source_attack": "pgd"}},
+    ],
+    "leaderboard": {"worst_case": ["benign", "pgd"]},
+}
+
+
+def write_suite(tmp_path: Path, out: str, **changes: object) -> Path:
+    data = dict(SUITE, **changes)
+    data["outputs"] = {"dir": str(tmp_path / out)}
+    path = tmp_path / f"{out}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for f in sorted((folder / "cells").glob("*/*.json")):
+        cell = json.loads(f.read_text())
+        out[f"{f.parent.name}/{f.stem}"] = (cell["value"], cell["n"], cell["count"], cell["config_hash"])
+    for f in sorted((folder / "cells").glob("*/*.safetensors")):
+        out[f"{f.parent.name}/{f.stem}.t"] = {k: v.tolist() for k, v in load_file(str(f)).items() if k != "x_adv"}
+    return out
+
+
+def test_run_prints_leaderboard_and_writes_every_format(tiny_zoo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite = write_suite(tmp_path, "a")
+    assert main(["run", str(suite), "--device", "cpu", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-linear" in out and "Worst case" in out and "PGD" in out
+    for ext in ("md", "csv", "json", "html"):
+        assert (tmp_path / "a" / f"leaderboard.{ext}").is_file()
+    run = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert run["suite"]["name"] == "tiny_smoke" and run["device"] == "cpu" and run["models"]["tiny-linear"]
+    assert "torch" in run["packages"] and run["git_commit"]
+
+
+def test_interrupted_run_resumes_to_identical_results(tiny_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    straight = write_suite(tmp_path, "straight")
+    assert main(["run", str(straight), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
+
+    resumed = write_suite(tmp_path, "resumed")
+    kind = get_kind("cw_l2")
+    original = kind.generate
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(kind, "generate", flaky)
+    assert main(["run", str(resumed), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 130
+    partial = snapshot(tmp_path / "resumed")
+    assert 0 < len(partial) < len(snapshot(tmp_path / "straight"))
+    monkeypatch.setattr(kind, "generate", original)
+    assert main(["run", str(resumed), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
+    assert snapshot(tmp_path / "resumed") == snapshot(tmp_path / "straight")
+    run = json.loads((tmp_path / "resumed" / "run.json").read_text())
+    assert run["cells_skipped"] > 0
+
+
+def test_changed_attack_params_recompute_only_that_attack(tiny_zoo: Path, tmp_path: Path) -> None:
+    first = write_suite(tmp_path, "c")
+    assert main(["run", str(first), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
+    attacks = [dict(a) for a in SUITE["attacks"]]  # type: ignore[index]
+    attacks[1] = dict(attacks[1], params={"eps": 0.1, "steps": 10, "step_size": 0.05})
+    second = write_suite(tmp_path, "c", attacks=attacks)
+    assert main(["run", str(second), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
+    run = json.loads((tmp_path / "c" / "run.json").read_text())
+    n_models = 2
+    assert run["cells_computed"] == 2 * n_models  # pgd, and transfer which reads pgd
+
+
+def test_validate_rejects_broken_suite_with_exit_2_and_no_traceback(tmp_path: Path) -> None:
+    bad = dict(SUITE, attacks=[{"id": "pgd", "kind": "pgd_linf", "backend": "art", "params": {"eps": -0.1, "steps": 0}},
+                               {"id": "x", "kind": "nope"}])
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    env = dict(os.environ)
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "validate", str(path)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert any("attacks[0].params.eps" in line and str(path) in line for line in lines)
+    assert any("attacks[0].params.steps" in line for line in lines)
+    assert any("unknown attack kind 'nope'" in line for line in lines)
+
+
+def test_user_errors_are_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "run", str(tmp_path / "missing.yaml")], capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "missing.yaml" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "leaderboard", str(tmp_path / "nothing")], capture_output=True, text=True)
+    assert proc.returncode == 1 and "no results" in proc.stderr and "Traceback" not in proc.stderr
