@@ -12,7 +12,6 @@ import json
 import time
 import zlib
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 import torch

@@ -13,7 +13,6 @@ import json
 import math
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np

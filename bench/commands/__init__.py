@@ -1,0 +1,21 @@
+"""One module per ``bench`` subcommand, found by scanning this package, so adding a command touches
+only its own file. A module defines ``register(subparsers)`` for a top-level command, or
+``register_zoo(subparsers)`` for a ``bench zoo <x>`` subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+from types import ModuleType
+
+
+def modules() -> list[ModuleType]:
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return [importlib.import_module(f"{__name__}.{n}") for n in names]
+
+
+def register_all(sub: argparse._SubParsersAction) -> None:
+    for module in modules():
+        if hasattr(module, "register"):
+            module.register(sub)

@@ -1,0 +1,45 @@
+"""`bench run`: evaluate a suite."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.report import markdown_text, render
+    from bench.runner import Runner
+    from bench.suite import load_suite
+
+    suite = load_suite(Path(args.suite))
+    if args.out:
+        suite.out_dir = Path(args.out)
+    runner = Runner(suite, device=args.device, data_dir=args.data_dir, force=args.force, only_models=args.model,
+                    progress=not args.no_progress, log=lambda s: print(s, file=sys.stderr))
+    print(f"suite {suite.name} v{suite.version}: {len(runner.model_ids)} models x {len(suite.attacks)} attacks "
+          f"on {runner.device} ({runner.threads} threads) -> {suite.out_dir}", file=sys.stderr)
+    try:
+        run = runner.run()
+    except KeyboardInterrupt:
+        print(f"interrupted: finished cells are saved in {suite.out_dir}; run the same command again to resume", file=sys.stderr)
+        return 130
+    print(f"done in {run['wall_time_s']:.1f}s ({run['cells_computed']} cells computed, {run['cells_skipped']} reused)", file=sys.stderr)
+    if not args.no_leaderboard:
+        render(suite.out_dir, suite.formats)
+        print(markdown_text(suite.out_dir))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("run", help="evaluate the suite's models against its attacks and render the leaderboard")
+    r.add_argument("suite", help="suite YAML file")
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="default: the suite's, else auto")
+    r.add_argument("--data-dir", default=None, help="folder with the MNIST files (default: $BENCH_DATA_DIR, else a cache dir)")
+    r.add_argument("--force", action="store_true", help="recompute cells that are already complete")
+    r.add_argument("--model", action="append", help="only this model (repeatable)")
+    r.add_argument("--out", default=None, help="results folder (default: the suite's outputs.dir)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--no-leaderboard", action="store_true", help="do not render the leaderboard at the end")
+    r.set_defaults(func=cmd_run)
