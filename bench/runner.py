@@ -144,6 +144,8 @@ class Runner:
             fooled = v.ref_correct & ~v.robust
             if fooled.any():
                 extra_out = {"median_l2_fooled": float(v.l2[fooled].median()), "median_linf_fooled": float(v.linf[fooled].median())}
+            if hasattr(kind, "summarize"):  # optional: a kind's own statistics of the verified cell
+                extra_out.update(kind.summarize(x_ref, x_cand, y, v, cfg.params))
         bar.close()
         wall = time.time() - t0
         meta = {

@@ -36,7 +36,8 @@ REQUIRED_KEYS = ("name", "version", "dataset", "attacks")
 ATTACK_KEYS = ("id", "kind", "backend", "params", "examples", "label", "drop")
 EXAMPLE_KEYS = ("split", "count", "offset", "seed")
 MODEL_KEYS = ("ids", "tags")
-LEADERBOARD_KEYS = ("columns", "worst_case")
+LEADERBOARD_KEYS = ("columns", "worst_case", "extra_columns")
+EXTRA_COLUMN_KEYS = ("label", "attack", "field")
 OUTPUT_KEYS = ("dir", "formats")
 DATASETS = ("mnist",)
 SPLITS = ("test", "train")
@@ -376,9 +377,10 @@ class _Builder:
         self.check_models(models)
 
         configs = [self.attack_config(aid, body) for aid, body in attacks.items()]
-        leaderboard = self.section(top.get("leaderboard"), "leaderboard", LEADERBOARD_KEYS)
+        leaderboard = self.section(top.get("leaderboard"), "leaderboard", LEADERBOARD_KEYS, LEADERBOARD_KEYS[:2])
         columns = self.attack_ids(leaderboard.get("columns"), "columns")
         worst_case = self.attack_ids(leaderboard.get("worst_case"), "worst_case")
+        extra_columns = self.extra_columns(leaderboard.get("extra_columns"))
         out_dir, formats = self.outputs(self.section(top.get("outputs"), "outputs", OUTPUT_KEYS), name)
 
         if self.problems:
@@ -389,7 +391,8 @@ class _Builder:
             "name": name, "version": version, "description": description, "dataset": top["dataset"],
             "seed": seed, "device": device, "batch_size": batch_size, "examples": selection.as_dict(),
             "models": models, "attacks": [c.as_dict() for c in built],
-            "leaderboard": {"columns": columns or [c.id for c in built if not _matrix_kind(c.kind)], "worst_case": worst_case},
+            "leaderboard": {"columns": columns or [c.id for c in built if not _matrix_kind(c.kind)], "worst_case": worst_case,
+                            **({"extra_columns": extra_columns} if extra_columns else {})},
             "outputs": {"dir": out_dir, "formats": formats},
         })
         digest = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
@@ -508,12 +511,13 @@ class _Builder:
             self.problem(self.at("attacks", aid, "params", "source_attack"), f"must name another attack of this suite, got {source!r} (attacks: {others})")
         return resolved
 
-    def section(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        """An optional mapping section (``{}`` if absent or malformed, with a problem for the latter)."""
+    def section(self, value: Any, key: str, allowed: tuple[str, ...], shown: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """An optional mapping section (``{}`` if absent or malformed, with a problem for the latter);
+        ``shown``: the keys the problem names (default: all allowed)."""
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.problem(self.at(key), f"must be a mapping with {' and '.join(allowed)}, got {value!r}")
+            self.problem(self.at(key), f"must be a mapping with {' and '.join(shown or allowed)}, got {value!r}")
             return {}
         self.unknown_keys(value, (key,), allowed)
         return value
@@ -537,6 +541,35 @@ class _Builder:
                 if kind_name in KINDS and not get_kind(kind_name).per_example:
                     self.problem(self.at(*path), f"attack '{attack_id}' ({kind_name}) has no per-example verdicts")
         return list(ids)
+
+    def extra_columns(self, spec: Any) -> list[dict[str, str]] | None:
+        """``leaderboard.extra_columns``: [{label, attack, field}]: a number from one attack's cells
+        (``field``: a key of the cell's ``extra``, or ``error`` = 1 - value) as a column."""
+        if spec is None:
+            return None
+        path = ("leaderboard", "extra_columns")
+        if not isinstance(spec, list) or not spec:
+            self.problem(self.at(*path), f"must be a non-empty list of {{label, attack, field}} mappings, got {spec!r}")
+            return None
+        known = ", ".join(self.state.attacks) or "none"
+        labels: list[str] = []
+        for i, entry in enumerate(spec):
+            where = self.at(*path) + f"[{i}]"
+            if not isinstance(entry, dict):
+                self.problem(where, f"must be a mapping with label, attack and field, got {entry!r}")
+                continue
+            for key in entry:
+                if key not in EXTRA_COLUMN_KEYS:
+                    self.problem(where, f"unknown key {key!r} (allowed: {', '.join(EXTRA_COLUMN_KEYS)})")
+            for key in EXTRA_COLUMN_KEYS:
+                if not isinstance(entry.get(key), str) or not entry.get(key):
+                    self.problem(where, f"{key}: must be a non-empty string, got {entry.get(key)!r}")
+            if isinstance(entry.get("attack"), str) and entry["attack"] and entry["attack"] not in self.state.attacks:
+                self.problem(where, f"attack: unknown attack id {entry['attack']!r} (attacks: {known})")
+            if entry.get("label") in labels:
+                self.problem(where, f"label: {entry['label']!r} listed twice")
+            labels.append(entry.get("label"))
+        return [dict(e) for e in spec if isinstance(e, dict)]
 
     def outputs(self, outputs: dict[str, Any], name: Any) -> tuple[str, list[str]]:
         """(results dir as given, formats), defaults filled in."""

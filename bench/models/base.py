@@ -73,6 +73,7 @@ class Surface(nn.Module):
         super().__init__()
         self.model = model
         self.name = name
+        self.train(model.training)  # libraries check the wrapper's mode, not the model's
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.name == "logprob":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from bench.zoo import all_cards
 WORST = "Worst case"
 FLAG = "⚠"
 MISSING = "—"
+DISTORTION = "Av. distortion"
 TIMING = ("wall_time_s", "examples_per_s")
 CELL_META = ("kind", "label", "metric", "adversarial", "per_example")
 
@@ -36,14 +37,29 @@ class Column:
     metric: str
 
 
+@dataclass(frozen=True)
+class ExtraColumn:
+    """Optional (``leaderboard.extra_columns``): a number from one attack's cells, beside the
+    attack columns. ``field`` is a key of the cell's ``extra``, or ``error`` for 1 - value;
+    ``label`` is unique in the table and matches card ``reported``."""
+
+    label: str
+    attack: str
+    field: str
+
+
 @dataclass
 class Transfer:
-    """One transfer attack: rows = source models, columns = target models."""
+    """One transfer attack: rows = source models (plus any noise/amplified rows), columns =
+    target models; ``distortion`` = per-row average distortion and ``paper`` = the target card's
+    ``reported["<label>: <source>"]``, when the cells and cards have them."""
 
     attack: str
     label: str
     error_rate: pd.DataFrame
     n: pd.DataFrame
+    distortion: pd.Series | None = None
+    paper: pd.DataFrame | None = None
 
 
 @dataclass
@@ -57,11 +73,12 @@ class Report:
     worst_case: list[str]
     leaderboard: pd.DataFrame
     transfers: list[Transfer]
+    extra_columns: list[ExtraColumn] = field(default_factory=list)
 
     @property
     def labels(self) -> list[str]:
-        """Value columns in display order (attack columns, then the worst case if any)."""
-        return [c.label for c in self.columns] + ([WORST] if self.worst_case else [])
+        """Value columns in display order (attack columns, extra columns, then the worst case if any)."""
+        return [c.label for c in self.columns] + [e.label for e in self.extra_columns] + ([WORST] if self.worst_case else [])
 
     def label_of(self, attack: str) -> str:
         return next((c.label for c in self.columns if c.attack == attack), attack)
@@ -79,8 +96,10 @@ def build(results_dir: Path) -> Report:
     board = suite.get("leaderboard") or {}
     columns = _columns(board.get("columns"), attacks, results_dir)
     worst = _worst_ids(board.get("worst_case"), attacks, results_dir)
-    frame = _leaderboard(results_dir, cells, models, columns, worst, _reported_by_model())
-    return Report(results_dir, run, suite, columns, worst, frame, _transfers(cells, models, attacks))
+    extra = _extra_columns(board.get("extra_columns"), attacks, columns, results_dir)
+    reported = _reported_by_model()
+    frame = _leaderboard(results_dir, cells, models, columns, worst, reported, extra)
+    return Report(results_dir, run, suite, columns, worst, frame, _transfers(cells, models, attacks, reported), extra)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -147,6 +166,29 @@ def _columns(ids: Any, attacks: Attacks, results_dir: Path) -> list[Column]:
     return columns
 
 
+def _extra_columns(spec: Any, attacks: Attacks, columns: list[Column], results_dir: Path) -> list[ExtraColumn]:
+    if not spec:
+        return []
+    where = f"{results_dir / 'suite.yaml'}: leaderboard.extra_columns"
+    if not isinstance(spec, list) or not all(isinstance(e, dict) for e in spec):
+        raise BenchError(f"{where}: must be a list of {{label, attack, field}} mappings")
+    out = [ExtraColumn(str(e.get("label") or e.get("field")), str(e.get("attack")), str(e.get("field"))) for e in spec]
+    _unknown([e.attack for e in out], attacks, "extra_columns", results_dir)
+    labels = [c.label for c in columns] + [e.label for e in out] + [WORST]
+    clash = sorted({label for label in labels if labels.count(label) > 1})
+    if clash:
+        raise BenchError(f"{where}: label(s) {', '.join(clash)} already used")
+    return out
+
+
+def _extra_value(cell: dict[str, Any], column: ExtraColumn) -> float:
+    if not cell:
+        return math.nan
+    if column.field == "error":
+        return 1.0 - _number(cell.get("value"))
+    return _number((cell.get("extra") or {}).get(column.field))
+
+
 def _worst_ids(ids: Any, attacks: Attacks, results_dir: Path) -> list[str]:
     if ids is None:
         return [a for a, info in attacks.items() if info.get("adversarial") and info.get("per_example")]
@@ -195,7 +237,9 @@ def _leaderboard(
     columns: list[Column],
     worst: list[str],
     reported: dict[str, dict[str, Any]],
+    extra: list[ExtraColumn] | None = None,
 ) -> pd.DataFrame:
+    extra = extra or []
     rows = []
     for model in models:
         flags = _flags(cells[model])
@@ -208,6 +252,11 @@ def _leaderboard(
             row[f"{col.label}_reported"] = _number(paper.get(col.key))
             for key in TIMING:
                 row[f"{col.label}_{key}"] = _number(cell.get(key))
+        for ext in extra:
+            cell = cells[model].get(ext.attack, {})
+            row[ext.label] = _extra_value(cell, ext)
+            row[f"{ext.label}_n"] = cell.get("n")
+            row[f"{ext.label}_reported"] = _number(paper.get(ext.label))
         if worst:
             done = all(a in cells[model] for a in worst)
             result = worst_case_for_model(results_dir, model, worst) if done else {}
@@ -217,12 +266,13 @@ def _leaderboard(
         row["flags"] = "; ".join(flags)
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("model")
-    n_columns = [f"{label}_n" for label in [c.label for c in columns] + ([WORST] if worst else [])]
+    n_columns = [f"{label}_n" for label in [c.label for c in columns] + [e.label for e in extra] + ([WORST] if worst else [])]
     frame[n_columns] = frame[n_columns].astype("Int64")
     return frame
 
 
-def _transfers(cells: Cells, models: list[str], attacks: Attacks) -> list[Transfer]:
+def _transfers(cells: Cells, models: list[str], attacks: Attacks, reported: dict[str, dict[str, Any]] | None = None) -> list[Transfer]:
+    reported = reported or {}
     out = []
     for attack, info in attacks.items():
         by_target = {
@@ -233,18 +283,26 @@ def _transfers(cells: Cells, models: list[str], attacks: Attacks) -> list[Transf
         }
         if not by_target:
             continue
-        named = {str(s) for sources in by_target.values() for s in sources}
-        sources = [m for m in models if m in named] + sorted(named - set(models))
+        named = list(dict.fromkeys(str(s) for sources in by_target.values() for s in sources))  # first seen
+        sources = [m for m in models if m in named] + [s for s in named if s not in models]
         rate = pd.DataFrame(
             math.nan, index=pd.Index(sources, name="source"), columns=pd.Index(list(by_target), name="target")
         )
         n = pd.DataFrame(pd.NA, index=rate.index, columns=rate.columns, dtype="Int64")
+        dist = pd.Series(math.nan, index=rate.index, dtype=float)
+        label = str(info.get("label") or attack)
+        paper = rate.copy() * math.nan
         for target, entries in by_target.items():
             for source, entry in entries.items():
                 entry = entry if isinstance(entry, dict) else {}
                 rate.loc[str(source), target] = _number(entry.get("error_rate"))
                 n.loc[str(source), target] = entry.get("n")
-        out.append(Transfer(attack, str(info.get("label") or attack), rate, n))
+                if math.isnan(dist[str(source)]):
+                    dist[str(source)] = _number(entry.get("av_distortion"))
+            for source in sources:
+                paper.loc[source, target] = _number(reported.get(target, {}).get(f"{label}: {source}"))
+        out.append(Transfer(attack, label, rate, n, dist if dist.notna().any() else None,
+                            paper if paper.notna().any().any() else None))
     return out
 
 
@@ -304,13 +362,18 @@ def transfer_grid(transfer: Transfer) -> Grid:
     """Error rates, rows = sources; n in the cell only when it varies."""
     common = _common_n(transfer.n.stack())
     header = ["source \\ target"] + [str(t) for t in transfer.error_rate.columns]
+    header += [] if transfer.distortion is None else [DISTORTION]
     rows = []
     for source in transfer.error_rate.index:
         texts = [str(source)]
         for target in transfer.error_rate.columns:
             n = transfer.n.loc[source, target]
+            paper = math.nan if transfer.paper is None else transfer.paper.loc[source, target]
+            notes = ([] if pd.isna(paper) else [f"paper {paper:g}"]) + ([] if common is not None or pd.isna(n) else [f"n={n}"])
             rate = fmt(transfer.error_rate.loc[source, target])
-            texts.append(rate if common is not None or pd.isna(n) else f"{rate} (n={n})")
+            texts.append(rate + (f" ({', '.join(notes)})" if notes else ""))
+        if transfer.distortion is not None:
+            texts.append(fmt(transfer.distortion.loc[source]))
         rows.append(texts)
     return header, rows
 
@@ -334,8 +397,13 @@ def legend(report: Report) -> str:
         parts.append(f"{WORST} = right under every one of {attacks} (shared examples only)")
     if has_flags(report):
         parts.append(f"{FLAG} = flagged, see Flags")
+    for ext in report.extra_columns:
+        what = "1 - value" if ext.field == "error" else f"extra.{ext.field}"
+        parts.append(f"{ext.label} = {what} of {report.label_of(ext.attack)}")
     if report.transfers:
         parts.append("Transfer = error rate of the target on adversarial examples crafted on the source")
+    if any(t.distortion is not None for t in report.transfers):
+        parts.append(f"{DISTORTION} = mean sqrt(sum((x'-x)^2)/pixels) of the row's inputs")
     parts.append(f"{MISSING} = not run")
     return "; ".join(parts) + "."
 

@@ -118,6 +118,8 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
     if (folder / "state.json").is_file() and json.loads((folder / "state.json").read_text()).get("finished") and card.checkpoint_path.is_file():
         return json.loads((folder / "state.json").read_text())
     meta = load_state(folder, model, opts) or {"step": 0, "wall_time_s": 0.0, "epochs_done": 0}
+    if r.get("pretrain") and hasattr(model, "pretrain") and int(meta["step"]) == 0 and not meta.get("pretrained"):
+        meta = _pretrain(model, x_all, r, dev, folder, opts, meta)
     step = int(meta["step"])
     wall = float(meta["wall_time_s"])
     log_path = folder / "log.jsonl"
@@ -138,6 +140,8 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
             x = random_affine(x_all[idx], float(r["max_shift_px"]), float(r["max_rot_deg"]), gen)
             x = gaussian_noise(x, float(r["noise_std"]), gen).to(dev)
             y = y_all[idx].to(dev)
+            if r.get("adversarial"):
+                x = _adversarial_batch(model, x, y, r, card, epoch + b / steps_per_epoch, step)
             if len(opts) == 2:
                 name = "phi" if step % (k_steps + j_steps) < k_steps else "theta"
             else:
@@ -174,6 +178,45 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
     if epoch < int(r["epochs"]):
         return {"step": step, "wall_time_s": elapsed, "epochs_done": epoch, "finished": False}
     return _finish(card, model, r, elapsed, test, dev)
+
+
+ADVERSARIAL_KEYS = {"eps": 0.3, "steps": 7, "step_size": 0.1, "random_start": True, "warmup_epochs": 0}
+
+
+def _adversarial_batch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, r: dict[str, Any], card: Card, epoch: float, step: int) -> torch.Tensor:
+    """Madry et al. (2018) adversarial training: the batch is replaced by native L-inf PGD examples,
+    crafted in eval mode against the current weights. Over the first ``warmup_epochs`` the budget
+    (and step size) ramps linearly from 0, which keeps small models from collapsing early. The random
+    start is seeded per step, so a resumed run crafts the same examples."""
+    from bench.attacks.backends.native import pgd_batch
+
+    spec = r["adversarial"]
+    unknown = sorted(set(spec) - set(ADVERSARIAL_KEYS)) if isinstance(spec, dict) else ["(not a mapping)"]
+    if unknown:
+        raise BenchError(f"{card.path}: training.adversarial: unknown key(s) {', '.join(unknown)} (known: {', '.join(ADVERSARIAL_KEYS)})")
+    a = {**ADVERSARIAL_KEYS, **spec}
+    warm = float(a["warmup_epochs"])
+    scale = min(1.0, epoch / warm) if warm > 0 else 1.0
+    if scale <= 0:
+        return x
+    torch.manual_seed(int(r["seed"]) * 10_000_019 + step)
+    model.eval()
+    x_adv = pgd_batch(model, x, y, norm="linf", eps=float(a["eps"]) * scale, steps=int(a["steps"]),
+                      step_size=float(a["step_size"]) * scale, random_start=bool(a["random_start"]), early_stop=False)
+    model.train()
+    return x_adv
+
+
+def _pretrain(model: Any, x: torch.Tensor, r: dict[str, Any], dev: torch.device, folder: Any, opts: dict[str, torch.optim.Optimizer], meta: dict[str, Any]) -> dict[str, Any]:
+    """Unsupervised pre-training (recipe ``pretrain: {...}``, model method ``pretrain(train_x, spec,
+    device)`` returning a record), once, before supervised step 0. The result is saved as training
+    state right away, so a resumed run never redoes it (an interrupted pre-training restarts)."""
+    record = dict(model.pretrain(x, dict(r["pretrain"]), dev) or {})
+    meta = {**meta, "pretrained": record, "wall_time_s": float(meta["wall_time_s"]) + float(record.get("wall_time_s", 0.0))}
+    save_state(folder, model, opts, meta)
+    with open(folder / "log.jsonl", "a") as fh:
+        fh.write(json.dumps({"pretrain": record}) + "\n")
+    return meta
 
 
 def _subset_indices(spec: dict[str, Any], n: int) -> torch.Tensor:

@@ -54,7 +54,13 @@ def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, 
     fm = fmodel(model, surface, ctx)
 
     def one(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        # foolbox 3.3 starts its "best adversarial" at an all-zero image and returns it where CW
+        # found nothing, and its success flag then judges that black image (usually
+        # misclassified) as a success. Under an unbounded threat the black image would count, so
+        # map an exactly-zero output back to x (a real CW output lives strictly inside (0,1)).
         _, clipped, _ = attack(fm, xb, yb, epsilons=None)
-        return clipped
+        flat, orig = clipped.flatten(1), xb.flatten(1)
+        failed = (flat == 0).all(1) & (orig != 0).any(1)
+        return torch.where(failed.view(-1, *([1] * (xb.dim() - 1))), xb, clipped)
 
     return run_batched(one, x, y, ctx)

@@ -1,0 +1,34 @@
+"""`bench zoo add FOLDER`: validate a submission and register it in the zoo (docs/submitting.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def cmd_zoo_add(args: argparse.Namespace) -> int:
+    from bench.zoo.registry import zoo_paths
+    from bench.zoo.submit import add
+
+    sub, where = add(Path(args.folder), zoo_dir=args.zoo_dir, data_dir=args.data_dir, id_only=args.id_check_only)
+    for line in sub.checks:
+        print(f"ok  {line}")
+    if where is None:
+        print(f"{sub.card.id}: id and card ok; would register as {args.zoo_dir or 'zoo'}/{sub.folder_name} (nothing written)")
+        return 0
+    print(f"registered {sub.card.id} -> {where}")
+    if not any(where.parent.resolve() == p.resolve() for p in zoo_paths() if p.exists()):
+        print(f"note: {where.parent} is not on the zoo path; add it to $BENCH_ZOO_PATH to use the model", file=sys.stderr)
+    print(f"next: bench zoo submit-check {sub.card.id}")
+    return 0
+
+
+def register_zoo(zsub: argparse._SubParsersAction) -> None:
+    a = zsub.add_parser("add", help="validate a submission folder (card, sha256, strict load, shape, determinism, gradients) and register it")
+    a.add_argument("folder", help="folder with card.yaml, the model code and the safetensors checkpoint")
+    a.add_argument("--id-check-only", action="store_true",
+                   help="only check the card's schema and that its id is free (before training); write nothing")
+    a.add_argument("--zoo-dir", default=None, help="register into this folder (default: $BENCH_ZOO_TARGET, else the repo's zoo/)")
+    a.add_argument("--data-dir", default=None, help="MNIST folder for the probe images (default: $BENCH_DATA_DIR)")
+    a.set_defaults(func=cmd_zoo_add)
