@@ -112,7 +112,7 @@ class Runner:
         card = self.cards[model_id]
         seed = attack_seed(self.suite.seed, cfg.id)
         indices = None if isinstance(kind, CellKind) else cfg.examples.indices(self._split_size(cfg))
-        deps = kind.depends_on(cfg.params, self.model_ids)
+        deps = kind.depends_on(cfg.params, self.model_ids, model_id)
         extra = {f"{m}/{a}": (self.store.read_cell(m, a) or {}).get("config_hash") for m, a in deps} or None
         h = config_hash(cfg, indices, card.sha256 or "", seed, self.suite.dataset, extra)
         if not self.force and self.store.is_complete(model_id, cfg.id, h):
@@ -123,7 +123,7 @@ class Runner:
         bar = tqdm(total=total, desc=f"{model_id} / {cfg.id}", unit="ex" if indices is not None else "it",
                    disable=not self.progress, dynamic_ncols=True, leave=False)
         ctx = Context(device=self.device, seed=seed, batch_size=self.suite.batch_size, progress=bar.update,
-                      extra={"store": self.store, "models": self.model_ids})
+                      extra={"store": self.store, "models": self.model_ids, "suite": self.suite, "data_dir": self.data_dir})
         t0 = time.time()
         if isinstance(kind, CellKind):
             out = kind.evaluate(model, model_id, cfg.params, ctx)

@@ -505,10 +505,17 @@ class _Builder:
         if lines:
             return {}
         resolved = kind.resolve(params)
-        source = resolved.get("source_attack")
-        if isinstance(source, str) and (source == aid or source not in self.state.attacks):
-            others = ", ".join(a for a in self.state.attacks if a != aid) or "none"
-            self.problem(self.at("attacks", aid, "params", "source_attack"), f"must name another attack of this suite, got {source!r} (attacks: {others})")
+        others = ", ".join(a for a in self.state.attacks if a != aid) or "none"
+        for key, param in kind.params.items():  # parameters that name other attacks of the suite
+            if not param.ref:
+                continue
+            value = resolved.get(key)
+            names = value if isinstance(value, list) else [value]
+            for name in names:
+                if not isinstance(name, str) or (param.type is str and name == "" and key != "source_attack"):
+                    continue
+                if name == aid or name not in self.state.attacks:
+                    self.problem(self.at("attacks", aid, "params", key), f"must name another attack of this suite, got {name!r} (attacks: {others})")
         return resolved
 
     def section(self, value: Any, key: str, allowed: tuple[str, ...], shown: tuple[str, ...] | None = None) -> dict[str, Any]:

@@ -27,10 +27,12 @@ from bench.models.base import Classifier
 
 
 class Lin(Classifier):
-    def __init__(self, out=10, noise=False, flat=False):
+    def __init__(self, out=10, noise=False, flat=False, shadow=False):
         super().__init__()
         self.fc = nn.Linear(784, out)
         self.noise, self.flat = noise, flat
+        if shadow:
+            self.surface = nn.Identity()  # names a Classifier method
 
     def log_probs(self, x):
         z = self.fc(x.flatten(1) * (0 if self.flat else 1))
@@ -39,8 +41,8 @@ class Lin(Classifier):
         return torch.log_softmax(z, 1)
 
 
-def build(out=10, noise=False, flat=False):
-    return Lin(out, noise, flat)
+def build(out=10, noise=False, flat=False, shadow=False):
+    return Lin(out, noise, flat, shadow)
 '''
 
 
@@ -149,6 +151,12 @@ def test_checkpoint_that_does_not_fit_is_rejected(tiny_zoo: Path, tmp_path: Path
     assert add(make_submission(tmp_path, extra_weight=True), tmp_path / "zoo") == 1
     line = one_error_line(capsys)
     assert "does not fit" in line and "fc.extra" in line
+
+
+def test_attribute_shadowing_a_classifier_method_is_rejected(tiny_zoo: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert add(make_submission(tmp_path, config={"shadow": True}), tmp_path / "zoo") == 1
+    assert "surface shadow methods of bench.models.Classifier" in one_error_line(capsys)
 
 
 def test_malformed_card_is_rejected(tiny_zoo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -43,7 +43,7 @@ class _Plain(AttackKind):
 class _Transfer(AttackKind):
     name = "_test_transfer"
     per_example = False
-    params = {"source_attack": Param((str, type(None)), None)}
+    params = {"source_attack": Param((str, type(None)), None, ref=True)}
 
 
 @pytest.fixture(autouse=True)

@@ -207,3 +207,82 @@ def test_trainer_pretrain_hook_runs_once_and_resumes(tmp_path: Path, mnist_dir: 
     assert sum("pretrain" in e for e in log) == 1 and sum("epoch" in e for e in log) == 1
     assert math.isfinite(out["clean_accuracy"])
     np.testing.assert_equal(yaml.safe_load((folder / "card.yaml").read_text())["training"]["pretrain"], {"epochs": 1, "batch_size": 200})
+
+
+def test_p1_is_an_example_selection_too() -> None:
+    """suites/szegedy_cross_training.yaml measures the error on P1 with {split: train, count: 30000,
+    seed: 2013}: numpy's legacy choice without replacement is permutation()[:count]."""
+    from bench.suite import ExampleSelection
+
+    p1 = _subset_indices({"split_seed": 2013, "part": 0, "parts": 2}, 60000)
+    assert torch.equal(ExampleSelection("train", 30000, seed=2013).indices(60000), p1)
+
+
+def test_extra_columns_and_transfer_paper_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.report import build as build_report
+    from bench.report import markdown_text
+    from bench.suite import load_suite
+
+    zoo = tmp_path / "zoo" / "a"
+    zoo.mkdir(parents=True)
+    (zoo / "card.yaml").write_text(yaml.safe_dump({
+        "id": "A", "family": "t", "description": "d", "source": {"paper": "p"}, "architecture": "a", "factory": "m:f",
+        "checkpoint": {"file": "w.safetensors"},
+        "reported": {"Test error": 0.074, "Av. min. distortion": 0.062, "X: A": 1.0, "X: Gaussian noise std=0.1": 0.05},
+    }))
+    monkeypatch.setattr("bench.zoo.registry.REPO_ZOO", tmp_path / "none")
+    monkeypatch.setenv("BENCH_ZOO_PATH", str(tmp_path / "zoo"))
+    suite = {"name": "s", "version": 1, "dataset": "mnist", "attacks": [
+        {"id": "benign", "kind": "benign"}, {"id": "lb", "kind": "lbfgs"},
+        {"id": "x", "kind": "transfer", "label": "X", "params": {"source_attack": "lb"}}],
+        "leaderboard": {"columns": ["lb"], "extra_columns": [
+            {"label": "Test error", "attack": "benign", "field": "error"},
+            {"label": "Av. min. distortion", "attack": "lb", "field": "av_min_distortion"}]}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(suite))
+    resolved = load_suite(tmp_path / "s.yaml", known_models={"A"}).resolved
+    assert resolved["leaderboard"]["extra_columns"][0] == {"label": "Test error", "attack": "benign", "field": "error"}
+    bad = dict(suite, leaderboard={"extra_columns": [{"label": "T", "attack": "nope", "field": "error"}]})
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    from bench.suite import validate_suite_file
+
+    assert any("unknown attack id 'nope'" in p for p in validate_suite_file(tmp_path / "bad.yaml", known_models={"A"}))
+    out = tmp_path / "results"
+    (out / "cells" / "A").mkdir(parents=True)
+    (out / "suite.yaml").write_text(yaml.safe_dump(resolved))
+
+    def cell(attack: str, kind: str, value: float, n: int, extra: dict, per_example: bool = True) -> None:
+        (out / "cells" / "A" / f"{attack}.json").write_text(json.dumps({
+            "model": "A", "attack": attack, "kind": kind, "label": attack.upper() if kind == "transfer" else attack, "metric": "m", "value": value, "n": n,
+            "adversarial": False, "per_example": per_example, "extra": extra}))  # no worst case here
+
+    cell("benign", "benign", 0.9, 100, {})
+    cell("lb", "lbfgs", 0.0, 10, {"av_min_distortion": 0.03})
+    cell("x", "transfer", 1.0, 10, {"sources": {"A": {"error_rate": 1.0, "n": 10, "av_distortion": 0.03},
+                                               "Gaussian noise std=0.1": {"error_rate": 0.02, "n": 10, "av_distortion": 0.07}}},
+         per_example=False)
+    report = build_report(out)
+    assert report.labels == ["lb", "Test error", "Av. min. distortion"]
+    row = report.leaderboard.loc["A"]
+    assert row["Test error"] == pytest.approx(0.1) and row["Test error_reported"] == 0.074
+    assert row["Av. min. distortion"] == 0.03 and row["Av. min. distortion_reported"] == 0.062
+    text = markdown_text(out)
+    assert "0.100 (paper 0.074, n=100)" in text or "0.100 (paper 0.074)" in text
+    assert "| Gaussian noise std=0.1 | 0.020 (paper 0.05) | 0.070 " in text
+    assert "| A                      | 1.000 (paper 1)    | 0.030 (paper 0.062) |" in text
+
+
+SZEGEDY_IDS = ["softmax1", "softmax2", "softmax3", "N100-100-10", "N200-200-10", "AE400-10", "Conv", "M1", "M1prime", "M2"]
+
+
+@pytest.mark.parametrize("model_id", SZEGEDY_IDS)
+def test_szegedy_cards_build_and_load(model_id: str) -> None:
+    from bench import zoo
+
+    card = zoo.get_card(model_id)
+    assert "szegedy" in card.tags and card.data["factory"] == "bench.models.szegedy:build"
+    recipe = card.data["training"]
+    assert recipe["noise_std"] == recipe["max_shift_px"] == recipe["max_rot_deg"] == 0
+    if not card.sha256:
+        pytest.skip(f"{model_id} not trained yet")
+    model = zoo.load(model_id)
+    assert model.log_probs(torch.rand(2, 1, 28, 28)).shape == (2, 10)

@@ -2,8 +2,8 @@
 
 - ``build_linear``: a linear softmax classifier (trained in the fixture); easily fooled at eps 0.3.
 - ``build_constant``: ignores its input; nothing can fool it (robust accuracy = clean accuracy).
-- ``build_masked``: the linear model behind a hard-saturating, floored decoder: standard PGD on
-  its log-probabilities sees zero gradients, while the linear surface still carries them.
+- ``build_masked``: the linear model behind a hard-saturating softmax: standard PGD on its
+  log-probabilities sees zero gradients, while the linear surface still carries them.
 """
 
 from __future__ import annotations
@@ -41,13 +41,11 @@ class ConstantClassifier(Classifier):
 
 
 class MaskedClassifier(LinearClassifier):
-    """Log-probabilities of a step-like decoder: a huge-gain tanh saturates, so the
-    gradient of CE on log_probs vanishes almost everywhere (gradient masking)."""
+    """The linear model's logits at temperature 1e-4: predictions are unchanged, but the softmax
+    saturates, so the gradient of CE on the log-probabilities is exactly zero on most inputs."""
 
     def log_probs(self, x: torch.Tensor) -> torch.Tensor:
-        a = torch.tanh(1e4 * self.logits(x))
-        q = torch.relu(a) + 1e-6
-        return torch.log(q) - torch.log(q.sum(1, keepdim=True))
+        return torch.log_softmax(1e4 * self.logits(x), dim=1)
 
 
 def build_linear() -> Classifier:

@@ -43,8 +43,8 @@ class AttackKind:
     default_label: ClassVar[str] = ""
     after_others: ClassVar[bool] = False  # True: reads other cells of the run (runs last)
 
-    def depends_on(self, params: dict[str, Any], models: list[str]) -> list[tuple[str, str]]:
-        """(model, attack id) cells this kind reads; their hashes enter this cell's hash."""
+    def depends_on(self, params: dict[str, Any], models: list[str], model_id: str | None = None) -> list[tuple[str, str]]:
+        """(model, attack id) cells this kind reads for ``model_id``; their hashes enter its cell's hash."""
         return []
 
     def validate(self, params: Any, where: str) -> list[str]:

@@ -14,6 +14,7 @@ class Param:
     default: Any
     check: Callable[[Any], str | None] | None = None
     doc: str = ""
+    ref: bool = False  # the value (a str or list of str) names other attacks of the suite
 
 
 def positive(v: Any) -> str | None:

@@ -42,6 +42,15 @@ class Classifier(nn.Module):
         """Class scores linear in the code scores (adaptive-attack surface)."""
         return self.code_scores(x)
 
+    def readout_activation(self, z: torch.Tensor) -> torch.Tensor:
+        """The output activation between code scores and the final linear readout (identity
+        for plain classifiers). The binarization test keeps it and replaces the readout."""
+        return z
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the final linear readout (code matrix or logits layer) reads."""
+        return self.readout_activation(self.code_scores(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.log_probs(x)
 

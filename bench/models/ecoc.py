@@ -61,6 +61,11 @@ class ECOCClassifier(Classifier):
     def code_scores(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)
 
+    def readout_activation(self, z: torch.Tensor) -> torch.Tensor:
+        if self.activation == "softmax":
+            return torch.softmax(z, dim=1)
+        return ACTIVATIONS[self.activation](z)
+
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
         """Log-probabilities over all code rows."""
         if self.activation == "softmax":

@@ -20,6 +20,7 @@ WORST = "Worst case"
 FLAG = "⚠"
 MISSING = "—"
 DISTORTION = "Av. distortion"
+DISTORTION_KEY = "Av. min. distortion"  # card ``reported`` key shown beside a source row's distortion
 TIMING = ("wall_time_s", "examples_per_s")
 CELL_META = ("kind", "label", "metric", "adversarial", "per_example")
 
@@ -52,7 +53,8 @@ class ExtraColumn:
 class Transfer:
     """One transfer attack: rows = source models (plus any noise/amplified rows), columns =
     target models; ``distortion`` = per-row average distortion and ``paper`` = the target card's
-    ``reported["<label>: <source>"]``, when the cells and cards have them."""
+    ``reported["<label>: <source>"]`` (``paper_distortion``: the source card's
+    ``reported["Av. min. distortion"]``), when the cells and cards have them."""
 
     attack: str
     label: str
@@ -60,6 +62,7 @@ class Transfer:
     n: pd.DataFrame
     distortion: pd.Series | None = None
     paper: pd.DataFrame | None = None
+    paper_distortion: pd.Series | None = None
 
 
 @dataclass
@@ -301,8 +304,9 @@ def _transfers(cells: Cells, models: list[str], attacks: Attacks, reported: dict
                     dist[str(source)] = _number(entry.get("av_distortion"))
             for source in sources:
                 paper.loc[source, target] = _number(reported.get(target, {}).get(f"{label}: {source}"))
+        paper_dist = pd.Series([_number(reported.get(s, {}).get(DISTORTION_KEY)) for s in sources], index=rate.index, dtype=float)
         out.append(Transfer(attack, label, rate, n, dist if dist.notna().any() else None,
-                            paper if paper.notna().any().any() else None))
+                            paper if paper.notna().any().any() else None, paper_dist if paper_dist.notna().any() else None))
     return out
 
 
@@ -373,7 +377,8 @@ def transfer_grid(transfer: Transfer) -> Grid:
             rate = fmt(transfer.error_rate.loc[source, target])
             texts.append(rate + (f" ({', '.join(notes)})" if notes else ""))
         if transfer.distortion is not None:
-            texts.append(fmt(transfer.distortion.loc[source]))
+            paper = math.nan if transfer.paper_distortion is None else transfer.paper_distortion.loc[source]
+            texts.append(fmt(transfer.distortion.loc[source]) + ("" if pd.isna(paper) else f" (paper {paper:g})"))
         rows.append(texts)
     return header, rows
 

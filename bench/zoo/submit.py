@@ -104,6 +104,7 @@ def _build_and_load(card: Card, state: dict[str, torch.Tensor]) -> Classifier:
         raise
     except Exception as exc:  # noqa: BLE001 -- submitted code may raise anything; report it in one line
         raise BenchError(f"{card.path}: factory '{card.data['factory']}' raised {type(exc).__name__}: {exc}") from None
+    _check_no_shadowing(model, card)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -111,6 +112,16 @@ def _build_and_load(card: Card, state: dict[str, torch.Tensor]) -> Classifier:
         detail = " ".join(s.strip() for s in first[:3]) if first else "state mismatch"
         raise BenchError(f"{card.checkpoint_path}: does not fit the architecture of {card.data['factory']} (strict load: {detail})") from None
     return model.eval().requires_grad_(False)
+
+
+def _check_no_shadowing(model: Classifier, card: Card) -> None:
+    """A submodule or parameter named like a Classifier method (``features``, ``surface``, ...) is
+    registered by nn.Module but unreachable as ``self.<name>``: the method wins, silently."""
+    names = [*model._modules, *model._parameters, *model._buffers]
+    clash = [n for n in names if callable(getattr(type(model), n, None))]
+    if clash:
+        raise BenchError(f"{card.path}: factory '{card.data['factory']}': attribute(s) {', '.join(clash)} shadow methods of "
+                         f"bench.models.Classifier (self.{clash[0]} resolves to the method); rename them")
 
 
 def _forward(model: Classifier, x: torch.Tensor, card: Card) -> torch.Tensor:

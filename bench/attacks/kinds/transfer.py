@@ -76,7 +76,7 @@ class Transfer(CellKind):
     name = "transfer"
     description = "error rate of each model on adversarial examples crafted on every source model"
     params = {
-        "source_attack": Param(str, "", None, "id of the suite attack whose examples are transferred"),
+        "source_attack": Param(str, "", None, "id of the suite attack whose examples are transferred", ref=True),
         "sources": Param((list, type(None)), None, None, "source model ids (default: the suite's models)"),
         "noise_rows": Param(list, [], _stds, "extra rows: Gaussian noise of these stds on the same examples"),
         "amplify_to_std": Param((float, type(None)), None, _positive_or_none,
@@ -86,7 +86,7 @@ class Transfer(CellKind):
     after_others = True
     default_label = "Transfer"
 
-    def depends_on(self, params: dict[str, Any], models: list[str]) -> list[tuple[str, str]]:
+    def depends_on(self, params: dict[str, Any], models: list[str], model_id: str | None = None) -> list[tuple[str, str]]:
         return [(m, params["source_attack"]) for m in (params["sources"] or models)]
 
     def _errors(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, ctx: Context) -> int:
