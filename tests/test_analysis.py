@@ -32,8 +32,8 @@ SUITE = {
     "attacks": [
         {"id": "benign", "kind": "benign", "label": "Benign", "examples": {"count": 100, "offset": 0}},
         {"id": "pgd", "kind": "pgd_linf", "backend": "native", "label": "PGD", "params": {"eps": 0.3, "steps": 10, "step_size": 0.05}},
-        {"id": "bsa", "kind": "blind_spot", "backend": "native", "label": "BSA", "params": {"steps": 20, "binary_search_steps": 2},
-         "examples": {"count": 4, "offset": 200}},
+        {"id": "bsa", "kind": "blind_spot", "backend": "native", "label": "BSA", "params": {"steps": 30, "binary_search_steps": 3},
+         "examples": {"count": 8, "offset": 200}},
     ],
 }
 FAST = ["--images", "300", "--steps", "15", "--examples", "3", "--no-progress"]

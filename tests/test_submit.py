@@ -231,3 +231,43 @@ def test_submit_check_warns_on_masked_gradients(smoke: tuple[Path, Path], capsys
                  "--no-progress", "--device", "cpu", "--strict"]) == 1
     out = capsys.readouterr().out
     assert "WARN  unbounded PGD" in out and "masked" in out
+
+
+def _adv_card(tiny_zoo: Path, tmp_path: Path, name: str, adversarial: dict[str, Any]) -> Path:
+    import shutil
+
+    folder = tmp_path / name
+    shutil.copytree(tiny_zoo / "tiny-linear", folder)
+    (folder / "weights.safetensors").unlink()
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    card.update(id=name, checkpoint={"file": "weights.safetensors"}, training={
+        "epochs": 2, "batch_size": 100, "lr": 1e-2, "noise_std": 0.0, "max_shift_px": 0.0, "max_rot_deg": 0.0, "seed": 1,
+        "train_subset": {"split_seed": 1, "part": 0, "parts": 60}, "adversarial": adversarial})
+    (folder / "card.yaml").write_text(yaml.safe_dump(card))
+    return folder
+
+
+def test_adversarial_training_recipe_resumes_exactly(tiny_zoo: Path, tmp_path: Path) -> None:
+    """The worked example's recipe option: PGD batches, seeded per step, so resuming is exact."""
+    from safetensors.torch import load_file
+
+    from bench.train import train_model
+    from bench.zoo.card import load_card
+
+    adv = {"eps": 0.3, "steps": 2, "step_size": 0.1, "random_start": True, "warmup_epochs": 1}
+    a, b = _adv_card(tiny_zoo, tmp_path, "adv-a", adv), _adv_card(tiny_zoo, tmp_path, "adv-b", adv)
+    assert train_model(load_card(a), save_every_s=1e9)["finished"]
+    assert train_model(load_card(b), max_epochs=1)["finished"] is False
+    assert train_model(load_card(b))["finished"]
+    wa, wb = load_file(str(a / "weights.safetensors")), load_file(str(b / "weights.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_adversarial_recipe_rejects_unknown_keys(tiny_zoo: Path, tmp_path: Path) -> None:
+    from bench.errors import BenchError
+    from bench.train import train_model
+    from bench.zoo.card import load_card
+
+    folder = _adv_card(tiny_zoo, tmp_path, "adv-bad", {"eps": 0.3, "stepz": 7})
+    with pytest.raises(BenchError, match=r"card.yaml: training.adversarial: unknown key\(s\) stepz"):
+        train_model(load_card(folder))

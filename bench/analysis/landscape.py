@@ -67,8 +67,11 @@ def ideal_anchor(code: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def grid(decoder: Decoder, anchor: torch.Tensor, dims: tuple[int, int], extent: float = 10.0, steps: int = 201) -> Panel:
-    """P(class 0) with scores ``dims`` swept over [-extent, extent]^2 and the others at ``anchor``."""
+def grid(decoder: Decoder, anchor: torch.Tensor, dims: tuple[int, int], extent: float | None = None, steps: int = 201) -> Panel:
+    """P(class 0) with scores ``dims`` swept over [-extent, extent]^2 and the others at ``anchor``;
+    by default the sweep reaches 1.5x the largest anchor score (at least 10), so a confident
+    model's decision boundary stays in the picture."""
+    extent = extent or max(10.0, 1.5 * float(anchor.abs().max()))
     axis = torch.linspace(-extent, extent, steps)
     zi, zj = torch.meshgrid(axis, axis, indexing="ij")
     z = anchor.float().repeat(steps * steps, 1)
@@ -95,7 +98,7 @@ def plot(panels: list[Panel], suptitle: str) -> mpl.Figure:
     return fig
 
 
-def generic_panels(num_classes: int = 10, bits: int = 16, scale: float = 5.0, extent: float = 10.0) -> list[Panel]:
+def generic_panels(num_classes: int = 10, bits: int = 16, scale: float = 5.0) -> list[Panel]:
     """The thesis Figure 2 comparison at M classes: softmax/I_M, logistic/I_M, tanh/Hadamard."""
     specs = [
         (f"softmax, I{num_classes}", identity_code(num_classes), "softmax"),
@@ -106,7 +109,7 @@ def generic_panels(num_classes: int = 10, bits: int = 16, scale: float = 5.0, ex
     for title, code, activation in specs:
         c = torch.as_tensor(code)
         dims = (c.shape[1] - 2, c.shape[1] - 1)  # the last two scores, as in thesis Figure 2
-        panel = grid(ecoc_decoder(code, activation, num_classes), ideal_anchor(c, scale), dims, extent)
+        panel = grid(ecoc_decoder(code, activation, num_classes), ideal_anchor(c, scale), dims)
         panel.title = title
         panels.append(panel)
     return panels
@@ -121,7 +124,7 @@ def _class0_scores(ctx: Context, count: int = 500) -> torch.Tensor | None:
         return ctx.model.code_scores(x[right.to(x.device)]).mean(0).cpu() if right.any() else None
 
 
-def model_panels(ctx: Context, dims: tuple[int, int] | None = None, scale: float = 5.0, extent: float = 10.0) -> list[Panel]:
+def model_panels(ctx: Context, dims: tuple[int, int] | None = None, scale: float = 5.0) -> list[Panel]:
     """The model's decoder at its own code: around its real class-0 scores and an ideal anchor,
     and the softmax reading of the same code around the real scores."""
     decoder, name = model_decoder(ctx.model)
@@ -134,12 +137,12 @@ def model_panels(ctx: Context, dims: tuple[int, int] | None = None, scale: float
     code = ctx.model.code().detach().cpu() if isinstance(ctx.model, ECOCClassifier) else torch.eye(bits)
     panels = []
     if real is not None:
-        panels.append(grid(decoder, real, dims, extent))
+        panels.append(grid(decoder, real, dims))
         panels[-1].title = f"{name}\naround mean scores of test 0s"
-    panels.append(grid(decoder, ideal_anchor(code, scale), dims, extent))
+    panels.append(grid(decoder, ideal_anchor(code, scale), dims))
     panels[-1].title = f"{name}\naround ±{scale:g} along code word 0"
     if real is not None:
-        panels.append(grid(softmax_on_code(code, ctx.model.num_classes), real, dims, extent))
+        panels.append(grid(softmax_on_code(code, ctx.model.num_classes), real, dims))
         panels[-1].title = "softmax of z·C_k (same code)\naround mean scores of test 0s"
     return panels
 
@@ -153,7 +156,7 @@ def run(ctx: Context) -> Section:
         ("landscape_generic", generic_panels(ctx.model.num_classes), "Decoders compared (thesis Figure 2, 2-D slice)"),
     ):
         png = save_figure(plot(panels, title), out / f"{stem}.png")
-        np.savez(out / f"{stem}.npz", axis=panels[0].axis, dims=np.array(panels[0].dims),
+        np.savez(out / f"{stem}.npz", axis=np.stack([p.axis for p in panels]), dims=np.array([p.dims for p in panels]),
                  prob=np.stack([p.prob for p in panels]), titles=np.array([p.title for p in panels]))
         caption = " | ".join(p.title.replace("\n", " ") for p in panels)
         section.figures.append(Figure(ctx.rel(png), f"{title}. Panels: {caption}. White: P=0.5; magenta: P=0.999."))

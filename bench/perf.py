@@ -1,0 +1,95 @@
+"""Benchmark one attack across backends on the same model, examples and budget.
+
+Speed is only reported beside success rate (speed bought with weakness is not speed) and beside
+achieved GFLOP/s against this machine's measured fp32 matmul peak. A benchmark, not a test: the
+ratios are measured in one process, one backend after the other, on identical inputs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench.attacks import Context, get_kind
+from bench.models.base import Classifier
+from bench.verify import verify
+
+
+@dataclass
+class PerfRow:
+    backend: str
+    seconds: float
+    examples_per_s: float
+    success_rate: float  # verified adversarials among clean-correct examples
+    robust_accuracy: float
+    gflops: float  # model FLOPs of the attack loop's forward+backward passes per second
+
+
+def matmul_peak_gflops(n: int = 2048, reps: int = 5) -> float:
+    """Practical fp32 peak: the best of a few n x n matmuls."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def flops_per_example(model: Classifier, surface: str = "logprob") -> float:
+    """Forward + input-gradient backward FLOPs for one example (torch's flop counter)."""
+    x = torch.rand(1, *model.input_shape, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        out = model.surface(surface)(x)
+        out.sum().backward()
+    return float(counter.get_total_flops())
+
+
+def attack_passes(kind_name: str, params: dict[str, Any]) -> int:
+    """Forward+backward passes per example an attack spends at most."""
+    if kind_name in ("pgd_linf", "pgd_l2"):
+        return int(params["steps"]) * int(params.get("restarts", 1))
+    if kind_name in ("cw_l2", "blind_spot"):
+        return int(params["steps"]) * int(params["binary_search_steps"])
+    return 1
+
+
+def torchattacks_generate(model: Classifier, kind: str, x: torch.Tensor, y: torch.Tensor, p: dict[str, Any], ctx: Context) -> torch.Tensor:
+    import torchattacks
+
+    surf = model.surface(p.get("surface", "logprob")).eval()
+    if kind == "pgd_linf":
+        atk = torchattacks.PGD(surf, eps=p["eps"], alpha=p["step_size"], steps=p["steps"], random_start=p["random_start"])
+    else:
+        atk = torchattacks.CW(surf, c=p["initial_const"], kappa=p["confidence"], steps=p["steps"], lr=p["lr"])
+    out = [atk(x[i : i + ctx.batch_size], y[i : i + ctx.batch_size]) for i in range(0, len(y), ctx.batch_size)]
+    return torch.cat(out)
+
+
+def benchmark(model: Classifier, x: torch.Tensor, y: torch.Tensor, kind_name: str, params: dict[str, Any],
+              backends: list[str], batch_size: int, device: torch.device, seed: int = 0) -> list[PerfRow]:
+    kind = get_kind(kind_name)
+    p = kind.resolve(params)
+    per_ex = flops_per_example(model, p.get("surface", "logprob")) * attack_passes(kind_name, p)
+    rows = []
+    for backend in backends:
+        if backend == "torchattacks" and importlib.util.find_spec("torchattacks") is None:
+            continue
+        ctx = Context(device=device, seed=seed, batch_size=batch_size)
+        t = time.perf_counter()
+        if backend == "torchattacks":
+            x_adv = torchattacks_generate(model, kind_name, x, y, p, ctx)
+        else:
+            x_adv = kind.generate(model, kind.prepare(x, y, p, ctx, torch.arange(len(y))), y, p, backend, ctx)
+        secs = time.perf_counter() - t
+        v = verify(model, x, x_adv.cpu(), y, kind.threat(p), device)
+        correct = max(int(v.ref_correct.sum()), 1)
+        rows.append(PerfRow(backend, secs, len(y) / secs, v.stats["verified"] / correct, float(v.robust.float().mean()),
+                            per_ex * len(y) / secs / 1e9))
+    return rows
