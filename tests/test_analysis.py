@@ -197,11 +197,17 @@ document.body.setAttribute("data-broken", imgs.filter(i => !(i.complete && i.nat
 </script>"""
 
 
-def chromium(url: str, *args: str) -> tuple[str, str]:
-    """(DOM, stderr) of a headless Chromium visit with a throw-away profile."""
+@pytest.fixture(scope="module")
+def chromium_exe() -> str:
+    """Skips (before the analysis fixture runs) when no Chromium is installed."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
         pytest.skip("chromium not installed (apt-get install -y chromium): the HTML report was not loaded in a browser")
+    return exe
+
+
+def chromium(exe: str, url: str, *args: str) -> tuple[str, str]:
+    """(DOM, stderr) of a headless Chromium visit with a throw-away profile."""
     with tempfile.TemporaryDirectory() as profile:
         proc = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url],
                               capture_output=True, text=True, timeout=180, check=False)
@@ -209,17 +215,17 @@ def chromium(url: str, *args: str) -> tuple[str, str]:
     return proc.stdout, proc.stderr
 
 
-def test_html_report_loads_in_headless_chromium_without_console_errors(analysed: dict[str, Path]) -> None:
+def test_html_report_loads_in_headless_chromium_without_console_errors(chromium_exe: str, analysed: dict[str, Path]) -> None:
     page = analysed["out"] / "index.html"
     html = page.read_text()
-    dom, stderr = chromium(page.as_uri(), "--dump-dom")
+    dom, stderr = chromium(chromium_exe, page.as_uri(), "--dump-dom")
     console = [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
     assert console == [], console
     assert "Leaderboard: tiny_analysis" in dom and 'id="model-tiny-linear"' in dom
     assert "Per-layer upper Lipschitz bounds" in dom and "Whole-network bounds" in dom
     checked = page.with_name("index.check.html")
     checked.write_text(html.replace("</body>", IMAGE_CHECK + "</body>"))
-    dom, _ = chromium(checked.as_uri(), "--dump-dom")
+    dom, _ = chromium(chromium_exe, checked.as_uri(), "--dump-dom")
     body = re.search(r"<body[^>]*>", dom)
     assert body is not None
     assert f'data-images="{html.count("<img ")}"' in body.group(0) and html.count("<img ") >= 8

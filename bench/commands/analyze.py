@@ -103,7 +103,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--top", type=_positive, default=8, help="top images per unit or direction")
     a.add_argument("--examples", type=_positive, default=6, help="gallery rows per attack")
     a.add_argument("--magnify", type=float, default=None, help="perturbation magnification (default: fit the grey range)")
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--seed", type=int, default=0, help="drives the units and random directions shown, the gallery's noise and "
+                                                         "activation maximisation")
     a.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     a.add_argument("--data-dir", default=None, help="folder with the MNIST files (default: $BENCH_DATA_DIR, else a cache dir)")
     a.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -116,5 +117,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--clip-norm", type=float, help="zero pixels under this percentile (0-100) of |x|")
     g.add_argument("--clip-contrib", type=float, help="zero pixels under this percentile (0-100) of |x * grad|")
     g.add_argument("--jitter", type=int, help="random shift of up to this many pixels per step")
-    g.add_argument("--surface", choices=["linear", "logprob"], help="class scores to maximise")
+    g.add_argument("--actmax-surface", dest="surface", choices=["linear", "logprob"], help="class scores to maximise")
     a.set_defaults(func=cmd_analyze)
