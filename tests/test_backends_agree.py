@@ -15,10 +15,10 @@ from bench.verify import verify
 N = 100
 
 
-def robust_accuracy(model_id: str, kind: str, backend: str, params: dict) -> float:
+def robust_accuracy(model_id: str, kind: str, backend: str, params: dict, n: int = N) -> float:
     model = zoo.load(model_id)
     split = load_mnist("test")
-    x, y = split.x[:N], split.y[:N]
+    x, y = split.x[:n], split.y[:n]
     k = get_kind(kind)
     p = k.resolve(params)
     ctx = Context(device=torch.device("cpu"), seed=0, batch_size=50)
@@ -35,9 +35,9 @@ def test_pgd_backends_agree_within_a_few_points(tiny_zoo: Path) -> None:
     assert abs(accs["native"] - accs["foolbox"]) <= 0.02 + 0.03, accs
 
 
-@pytest.mark.parametrize("backend", ["foolbox", "art"])
-def test_native_cw_at_least_as_strong(tiny_zoo: Path, backend: str) -> None:
+@pytest.mark.parametrize(("backend", "n"), [("foolbox", 100), ("art", 12)])  # ART's CW is ~15x slower
+def test_native_cw_at_least_as_strong(tiny_zoo: Path, backend: str, n: int) -> None:
     params = {"steps": 50, "binary_search_steps": 3, "initial_const": 0.1, "lr": 0.05}
-    native = robust_accuracy("tiny-linear", "cw_l2", "native", params)
-    other = robust_accuracy("tiny-linear", "cw_l2", backend, params)
+    native = robust_accuracy("tiny-linear", "cw_l2", "native", params, n)
+    other = robust_accuracy("tiny-linear", "cw_l2", backend, params, n)
     assert native <= other + 0.02, (native, other)

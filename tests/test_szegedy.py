@@ -151,7 +151,7 @@ def test_transfer_rows_noise_and_amplified(tiny_zoo: Path, tmp_path: Path) -> No
     attacks = [
         {"id": "lbfgs", "kind": "lbfgs", "params": {"c_search_steps": 4, "max_iter": 30}, "examples": {"count": 8, "offset": 0}},
         {"id": "xfer", "kind": "transfer", "label": "L-BFGS transfer",
-         "params": {"source_attack": "lbfgs", "noise_rows": [0.1, 0.3], "amplify_to_std": 0.1}},
+         "params": {"source_attack": "lbfgs", "noise_rows": [0.1, 0.3], "amplify_to_std": 0.1, "noise_unclipped": True}},
     ]
     store = run_suite(tmp_path, attacks, ["tiny-linear", "tiny-constant"], name="szegedy_xfer")
     cell = store.read_cell("tiny-linear", "lbfgs")
@@ -162,7 +162,9 @@ def test_transfer_rows_noise_and_amplified(tiny_zoo: Path, tmp_path: Path) -> No
     rows = store.read_cell("tiny-constant", "xfer")["extra"]["sources"]
     models = list(rows)[:2]
     assert set(models) == {"tiny-linear", "tiny-constant"}
-    assert list(rows)[2:] == [f"{m} amplified to std=0.1" for m in models] + ["Gaussian noise std=0.1", "Gaussian noise std=0.3"]
+    assert list(rows)[2:] == [f"{m} amplified to std=0.1" for m in models] + [
+        "Gaussian noise std=0.1", "Gaussian noise std=0.3", "Gaussian noise std=0.1 (unclipped)", "Gaussian noise std=0.3 (unclipped)"]
+    assert rows["Gaussian noise std=0.3 (unclipped)"]["av_distortion"] == pytest.approx(0.3, abs=0.02)  # RMS = std
     assert rows["Gaussian noise std=0.1"]["n"] == 8 and rows["Gaussian noise std=0.1"]["error_rate"] == pytest.approx(1 - cell_acc(store))
     assert rows["tiny-linear amplified to std=0.1"]["av_distortion"] == pytest.approx(0.1, abs=0.02)
     assert 0.05 < rows["Gaussian noise std=0.1"]["av_distortion"] < 0.1  # clipped at 0 on the background

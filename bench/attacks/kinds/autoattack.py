@@ -57,18 +57,26 @@ def _square(clf: Any, params: dict[str, Any], ctx: Context) -> Any:
                         nb_restarts=params["restarts"], batch_size=ctx.batch_size, verbose=False)
 
 
+COMMON = {
+    "eps": Param(float, 0.3, non_negative, "L-inf budget"),
+    "surface": Param(str, "logprob", one_of("logprob", "linear"), "model surface attacked"),
+}
+APGD_PARAMS = {
+    "steps": Param(int, 100, positive, "APGD iterations"),
+    "step_size": Param(float, 0.1, positive, "APGD initial step size (APGD adapts it)"),
+    "restarts": Param(int, 1, positive, "APGD random initialisations"),
+}
+SQUARE_PARAMS = {
+    "queries": Param(int, 1000, positive, "Square iterations (one model query each)"),
+    "p_init": Param(float, 0.8, positive, "Square initial fraction of pixels changed"),
+}
+
+
 @register
 class APGD(_ARTLinf):
     name = "apgd"
     description = "Auto-PGD (ART), L-inf, CE or DLR loss, step size adapted by the attack"
-    params = {
-        "eps": Param(float, 0.3, non_negative, "L-inf budget"),
-        "loss": Param(str, "ce", one_of(*LOSSES), "ce or dlr"),
-        "steps": Param(int, 100, positive, "iterations"),
-        "step_size": Param(float, 0.1, positive, "initial step size (APGD adapts it)"),
-        "restarts": Param(int, 1, positive, "random initialisations"),
-        "surface": Param(str, "logprob", one_of("logprob", "linear"), "model surface attacked"),
-    }
+    params = {**COMMON, "loss": Param(str, "ce", one_of(*LOSSES), "ce or dlr"), **APGD_PARAMS}
     default_label = "APGD"
 
     def build(self, clf: Any, params: dict[str, Any], ctx: Context) -> Any:
@@ -79,13 +87,7 @@ class APGD(_ARTLinf):
 class Square(_ARTLinf):
     name = "square"
     description = "Square attack (ART): gradient-free, score-based, L-inf"
-    params = {
-        "eps": Param(float, 0.3, non_negative, "L-inf budget"),
-        "queries": Param(int, 1000, positive, "iterations (one model query each)"),
-        "p_init": Param(float, 0.8, positive, "initial fraction of pixels changed"),
-        "restarts": Param(int, 1, positive, "restarts"),
-        "surface": Param(str, "logprob", one_of("logprob", "linear"), "model scores the margin loss reads"),
-    }
+    params = {**COMMON, **SQUARE_PARAMS, "restarts": Param(int, 1, positive, "restarts")}
     default_label = "Square"
 
     def build(self, clf: Any, params: dict[str, Any], ctx: Context) -> Any:
@@ -96,15 +98,7 @@ class Square(_ARTLinf):
 class AutoAttackKind(_ARTLinf):
     name = "autoattack"
     description = "ART AutoAttack: APGD-CE, APGD-DLR and Square in sequence on still-robust points"
-    params = {
-        "eps": Param(float, 0.3, non_negative, "L-inf budget"),
-        "steps": Param(int, 100, positive, "APGD iterations"),
-        "step_size": Param(float, 0.1, positive, "APGD initial step size"),
-        "restarts": Param(int, 1, positive, "APGD random initialisations"),
-        "queries": Param(int, 1000, positive, "Square iterations"),
-        "p_init": Param(float, 0.8, positive, "Square initial fraction"),
-        "surface": Param(str, "logprob", one_of("logprob", "linear"), "model surface attacked"),
-    }
+    params = {**COMMON, **APGD_PARAMS, **SQUARE_PARAMS}
     default_label = "AutoAttack"
 
     def build(self, clf: Any, params: dict[str, Any], ctx: Context) -> Any:
