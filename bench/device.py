@@ -22,8 +22,19 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 def configure_threads() -> int:
-    """Use every core for intra-op work unless the user set OMP/BENCH threads explicitly."""
-    n = int(os.environ.get("BENCH_THREADS", "0")) or os.cpu_count() or 1
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(n)
+    """Intra-op threads: $BENCH_THREADS if set, else the cores not already busy.
+
+    Why: on a 2-core CPU, two torch threads next to another busy process run a small conv batch
+    ~20x slower than one thread (OpenMP threads wait on each other at every op), so the core
+    count alone is the wrong default. OMP_NUM_THREADS, when set, is left to torch.
+    """
+    if os.environ.get("BENCH_THREADS"):
+        torch.set_num_threads(max(1, int(os.environ["BENCH_THREADS"])))
+    elif "OMP_NUM_THREADS" not in os.environ:
+        cores = os.cpu_count() or 1
+        try:
+            busy = int(round(os.getloadavg()[0]))
+        except OSError:
+            busy = 0
+        torch.set_num_threads(max(1, min(cores, cores - busy + 1)))
     return torch.get_num_threads()

@@ -40,10 +40,11 @@ def cmd_perf(args: argparse.Namespace) -> int:
     for r in rows:
         ratios = {f"x vs {o}": f"{r.examples_per_s / by[o].examples_per_s:.2f}" for o in ("art", "foolbox") if o in by and o != r.backend}
         table.append([r.backend, f"{r.seconds:.1f}", f"{r.examples_per_s:.2f}", f"{r.success_rate:.3f}", f"{r.robust_accuracy:.3f}",
-                      f"{r.gflops:.1f}", f"{100 * r.gflops / peak:.0f}%", ", ".join(f"{k} {v}" for k, v in ratios.items())])
+                      f"{r.passes_per_example:.1f}", f"{r.gflops:.1f}", f"{100 * r.gflops / peak:.0f}%",
+                      ", ".join(f"{k} {v}" for k, v in ratios.items())])
     print(f"{args.model} / {kind} {params} on {args.n} examples, batch {args.batch_size}, {device} ({threads} threads); "
           f"fp32 matmul peak {peak:.1f} GFLOP/s")
-    print(tabulate(table, headers=["backend", "seconds", "examples/s", "success rate", "robust acc", "GFLOP/s", "of peak", "speed ratio"]))
+    print(tabulate(table, headers=["backend", "seconds", "examples/s", "success rate", "robust acc", "passes/ex", "GFLOP/s", "of peak", "speed ratio"]))
     return 0
 
 
