@@ -68,8 +68,12 @@ def binarization(results: dict[str, Any], threshold: float) -> Check:
     """(e) Every attack tested must find the planted adversarial on most points."""
     if not results:
         return Check("skip", "no attack listed for the binarization test")
-    weak = {k: v for k, v in results.items() if not (v["score"] >= threshold)}
-    text = "; ".join(f"{k}: found {v['found']}/{v['valid']}" for k, v in results.items())
+    if all(v["valid"] == 0 for v in results.values()):
+        attempted = max(v["attempted"] for v in results.values())
+        return Check("skip", f"inconclusive: no linear readout separated the planted point on any of {attempted} points "
+                             "(features saturate inside the eps-ball)")
+    weak = {k: v for k, v in results.items() if v["valid"] and not (v["score"] >= threshold)}
+    text = "; ".join(f"{k}: found {v['found']}/{v['valid']} (separable on {v['valid']} of {v['attempted']} points)" for k, v in results.items())
     if weak:
         return Check("warn", f"too weak for this model (< {threshold:.0%} found): {', '.join(weak)}. {text}")
     return Check("pass", text)
