@@ -98,3 +98,20 @@ def test_one_training_step_per_model_type(model_id: str) -> None:
     loss.backward()
     opt.step()
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_code_hinge_gives_gradient_where_eq5_has_none() -> None:
+    """An example whose Eq. 4 class scores are all negative gets no Eq. 5 gradient (relu); the
+    trainer's code_hinge term (Learnable16 recipe) still pulls its code scores toward L(y)."""
+    torch.manual_seed(0)
+    model = build(zoo.get_card("Learnable16"))
+    x, y = torch.rand(4, 1, 28, 28), torch.arange(4)
+    with torch.no_grad():  # make every class score negative: a(x) = tanh(z) opposite to all rows
+        model.label_encoder.copy_(torch.ones_like(model.label_encoder))
+        last = [m for m in model.trunk.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.weight.zero_()
+        last.bias.fill_(-3.0)
+    (g_eq5,) = torch.autograd.grad(model.loss(x, y), [last.bias])
+    assert torch.count_nonzero(g_eq5) == 0
+    (g_hinge,) = torch.autograd.grad(model.code_hinge_loss(x, y), [last.bias])
+    assert (g_hinge < 0).all()  # descent raises z toward the all-ones code row

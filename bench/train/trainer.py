@@ -102,6 +102,10 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
     opts = {name: _make_optimizer(params, r) for name, params in groups.items()}
     alt = r.get("alternate") or {}
     k_steps, j_steps = int(alt.get("input_steps", 1)), int(alt.get("label_steps", 1))
+    hinge = dict(r.get("code_hinge") or {})
+    if hinge and not hasattr(model, "code_hinge_loss"):
+        raise BenchError(f"{card.path}: training.code_hinge: model {card.id} has no code_hinge_loss")
+    warmup_steps, hinge_weight = int(hinge.get("warmup_steps", 0)), float(hinge.get("weight", 0.0))
 
     train = load_mnist("train", data_dir)
     test = load_mnist("test", data_dir)
@@ -142,14 +146,20 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
             y = y_all[idx].to(dev)
             if r.get("adversarial"):
                 x = _adversarial_batch(model, x, y, r, card, epoch + b / steps_per_epoch, step)
+            warming = step < warmup_steps
             if len(opts) == 2:
-                name = "phi" if step % (k_steps + j_steps) < k_steps else "theta"
+                name = "phi" if warming or step % (k_steps + j_steps) < k_steps else "theta"
             else:
                 name = "all"
             opt = opts[name]
             for g in opt.param_groups:
                 g["lr"] = _lr(float(r["lr"]), step, total_steps, str(r["schedule"]))
-            loss = model.loss(x, y)
+            if warming:
+                loss = model.code_hinge_loss(x, y)
+            else:
+                loss = model.loss(x, y)
+                if hinge_weight and name != "theta":
+                    loss = loss + hinge_weight * model.code_hinge_loss(x, y)
             if name == "theta":
                 reg = _code_regulariser(model, r)
                 if reg is not None:
