@@ -42,3 +42,26 @@ def test_resumed_training_matches_uninterrupted(tiny_zoo: Path, tmp_path: Path) 
     assert len(card["checkpoint"]["sha256"]) == 64
     assert 0.5 < card["measured"]["clean_accuracy"] <= 1.0
     assert card["training"]["wall_time_s"] > 0
+
+
+def test_continue_phase_extends_a_finished_model_exactly(tiny_zoo: Path, tmp_path: Path) -> None:
+    """A finished model extended by a ``continue`` phase ends bit-identical to a run that had the
+    phase from the start (fresh optimizer and lr schedule per phase, data order seeded per step)."""
+    phase = {"epochs": 1, "lr": 3e-3, "schedule": "cosine"}
+    a = _fresh(tiny_zoo, tmp_path, "planned")
+    card = yaml.safe_load((a / "card.yaml").read_text())
+    card["training"]["continue"] = [phase]
+    (a / "card.yaml").write_text(yaml.safe_dump(card))
+    assert train_model(load_card(a), save_every_s=1e9)["finished"]
+    b = _fresh(tiny_zoo, tmp_path, "extended")
+    first = train_model(load_card(b), save_every_s=1e9)
+    w_first = load_file(str(b / "weights.safetensors"))
+    card = yaml.safe_load((b / "card.yaml").read_text())
+    card["training"]["continue"] = [phase]
+    (b / "card.yaml").write_text(yaml.safe_dump(card))
+    second = train_model(load_card(b), save_every_s=1e9)
+    assert first["epochs_done"] == 2 and second["epochs_done"] == 3
+    wa, wb = load_file(str(a / "weights.safetensors")), load_file(str(b / "weights.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(w_first[k], wb[k]) for k in wb)
+    assert train_model(load_card(b))["epochs_done"] == 3  # nothing left to do

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from bench.data.mnist import load_mnist
@@ -92,14 +93,44 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: t
     return correct / max(len(y), 1)
 
 
+def phases(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The recipe's own epochs/lr/schedule, then each entry of ``continue``.
+
+    Why: a finished model below its target accuracy can be trained further without rewriting
+    its recorded recipe. Each phase starts a fresh optimizer and its own lr schedule, so a model
+    extended after it finished gets the same updates as one run with all phases from the start."""
+    first = {"epochs": int(r["epochs"]), "lr": float(r["lr"]), "schedule": str(r["schedule"])}
+    more = []
+    for i, p in enumerate(r.get("continue") or []):
+        if not isinstance(p, dict) or int(p.get("epochs", 0)) <= 0:
+            raise BenchError(f"training.continue[{i}]: expected a mapping with epochs > 0, e.g. {{epochs: 5, lr: 0.0005}}")
+        more.append({"epochs": int(p["epochs"]), "lr": float(p.get("lr", r["lr"])), "schedule": str(p.get("schedule", r["schedule"]))})
+    return [first, *more]
+
+
+def _epochs_done(folder: Any) -> int:
+    """Epochs logged by earlier runs (a finished state.json of older versions does not say)."""
+    log = folder / "log.jsonl"
+    if not log.is_file():
+        return 0
+    return sum(1 for line in log.read_text().splitlines() if line.strip() and "epoch" in json.loads(line))
+
+
 def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, save_every_s: float = 300.0, max_epochs: int | None = None) -> dict[str, Any]:
-    """Train (or resume training) the model of ``card``; returns the final training record."""
+    """Train (or resume, or extend by the recipe's ``continue`` phases) the model of ``card``."""
     r = recipe(card)
+    plan = phases(r)
+    total_epochs = sum(p["epochs"] for p in plan)
+    phase_start = [sum(p["epochs"] for p in plan[:i]) for i in range(len(plan))]
     dev = torch.device(device)
     torch.manual_seed(int(r["seed"]))
     model = build(card).to(dev)
     groups = _param_groups(model, r)
-    opts = {name: _make_optimizer(params, r) for name, params in groups.items()}
+
+    def fresh_optimizers(lr: float) -> dict[str, torch.optim.Optimizer]:
+        return {name: _make_optimizer(params, {**r, "lr": lr}) for name, params in groups.items()}
+
+    opts = fresh_optimizers(plan[0]["lr"])
     alt = r.get("alternate") or {}
     k_steps, j_steps = int(alt.get("input_steps", 1)), int(alt.get("label_steps", 1))
     hinge = dict(r.get("code_hinge") or {})
@@ -116,12 +147,21 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
     n = len(y_all)
     bs = int(r["batch_size"])
     steps_per_epoch = math.ceil(n / bs)
-    total_steps = steps_per_epoch * int(r["epochs"])
 
     folder = card.folder / "training"
-    if (folder / "state.json").is_file() and json.loads((folder / "state.json").read_text()).get("finished") and card.checkpoint_path.is_file():
-        return json.loads((folder / "state.json").read_text())
-    meta = load_state(folder, model, opts) or {"step": 0, "wall_time_s": 0.0, "epochs_done": 0}
+    meta = None
+    finished = json.loads((folder / "state.json").read_text()) if (folder / "state.json").is_file() else {}
+    if finished.get("finished") and card.checkpoint_path.is_file():
+        done = int(finished.get("epochs_done") or _epochs_done(folder))
+        if done >= total_epochs:
+            return finished
+        # extend a finished model: start from its verified checkpoint, at the next phase
+        from bench.zoo.registry import verify_checkpoint
+
+        verify_checkpoint(card)
+        model.load_state_dict(load_file(str(card.checkpoint_path)))
+        meta = {"step": done * steps_per_epoch, "wall_time_s": float(finished.get("wall_time_s", 0.0)), "epochs_done": done}
+    meta = meta or load_state(folder, model, opts) or {"step": 0, "wall_time_s": 0.0, "epochs_done": 0}
     if r.get("pretrain") and hasattr(model, "pretrain") and int(meta["step"]) == 0 and not meta.get("pretrained"):
         meta = _pretrain(model, x_all, r, dev, folder, opts, meta)
     step = int(meta["step"])
@@ -131,11 +171,16 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
     last_save = time.time()
     t0 = time.time()
     epoch = step // steps_per_epoch
-    stop_epoch = int(r["epochs"]) if max_epochs is None else min(int(r["epochs"]), epoch + max_epochs)
+    stop_epoch = total_epochs if max_epochs is None else min(total_epochs, epoch + max_epochs)
     while epoch < stop_epoch:
+        ph = max(i for i, start in enumerate(phase_start) if start <= epoch)
+        phase_steps = plan[ph]["epochs"] * steps_per_epoch
+        phase_first_step = phase_start[ph] * steps_per_epoch
+        if ph > 0 and step == phase_first_step:
+            opts = fresh_optimizers(plan[ph]["lr"])
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(r["seed"]) * 1000 + epoch))
         first = step - epoch * steps_per_epoch
-        bar = tqdm(range(first, steps_per_epoch), desc=f"{card.id} epoch {epoch + 1}/{r['epochs']}", unit="batch", leave=False)
+        bar = tqdm(range(first, steps_per_epoch), desc=f"{card.id} epoch {epoch + 1}/{total_epochs}", unit="batch", leave=False)
         model.train()
         running = 0.0
         for b in bar:
@@ -153,7 +198,7 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
                 name = "all"
             opt = opts[name]
             for g in opt.param_groups:
-                g["lr"] = _lr(float(r["lr"]), step, total_steps, str(r["schedule"]))
+                g["lr"] = _lr(plan[ph]["lr"], step - phase_first_step, phase_steps, plan[ph]["schedule"])
             if warming:
                 loss = model.code_hinge_loss(x, y)
             else:
@@ -180,14 +225,14 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
         entry = {"epoch": epoch, "step": step, "test_accuracy": acc, "loss": running, "wall_time_s": round(elapsed, 1)}
         with open(log_path, "a") as fh:
             fh.write(json.dumps(entry) + "\n")
-        tqdm.write(f"{card.id}: epoch {epoch}/{r['epochs']} loss {running:.4f} test acc {acc:.4f} ({elapsed / 60:.1f} min)")
+        tqdm.write(f"{card.id}: epoch {epoch}/{total_epochs} loss {running:.4f} test acc {acc:.4f} ({elapsed / 60:.1f} min)")
         save_state(folder, model, opts, {"step": step, "wall_time_s": elapsed, "epochs_done": epoch})
         last_save = time.time()
 
     elapsed = wall + time.time() - t0
-    if epoch < int(r["epochs"]):
+    if epoch < total_epochs:
         return {"step": step, "wall_time_s": elapsed, "epochs_done": epoch, "finished": False}
-    return _finish(card, model, r, elapsed, test, dev)
+    return _finish(card, model, r, elapsed, test, dev, epoch)
 
 
 ADVERSARIAL_KEYS = {"eps": 0.3, "steps": 7, "step_size": 0.1, "random_start": True, "warmup_epochs": 0}
@@ -236,7 +281,7 @@ def _subset_indices(spec: dict[str, Any], n: int) -> torch.Tensor:
     return torch.from_numpy(np.sort(np.array_split(perm, parts)[int(spec["part"])]))
 
 
-def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: float, test: Any, dev: torch.device) -> dict[str, Any]:
+def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: float, test: Any, dev: torch.device, epochs: int) -> dict[str, Any]:
     model.eval()
     ckpt = card.checkpoint_path
     save_tensors(ckpt, {k: v for k, v in model.state_dict().items()})
@@ -259,6 +304,6 @@ def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: floa
     state = card.folder / "training" / "state.safetensors"
     if state.exists():
         state.unlink()
-    meta = {"finished": True, "wall_time_s": elapsed, "clean_accuracy": acc}
+    meta = {"finished": True, "wall_time_s": elapsed, "clean_accuracy": acc, "epochs_done": epochs}
     (card.folder / "training" / "state.json").write_text(json.dumps(meta, indent=1))
     return meta
