@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import yaml
 import bench.attacks  # noqa: F401  (importing the package registers the built-in kinds)
 from bench.attacks.base import BACKENDS, KINDS, AttackKind, get_kind
 from bench.errors import BenchError, ValidationError
+from bench.worst_case import eps_key
 from bench.zoo.registry import all_cards
 
 if TYPE_CHECKING:
@@ -117,7 +119,9 @@ class Suite:
     models: Any  # "all" | [id, ...] | {ids: [...], tags: [...]}
     attacks: list[AttackConfig]
     columns: list[str]
-    worst_case: list[str] | None  # None: the default (adversarial per-example attacks)
+    # None: the default (adversarial per-example attacks); a list: one worst-case column; a mapping
+    # eps -> list (keys canonical, e.g. "0.1"): one worst-case column per eps
+    worst_case: list[str] | dict[str, list[str]] | None
     out_dir: Path
     formats: list[str]
     path: Path
@@ -137,6 +141,13 @@ class Suite:
             known = ", ".join(cards) or "none"
             raise BenchError(f"suite '{self.name}': unknown model(s) {', '.join(missing)} (registered: {known})")
         return [cid for cid, card in cards.items() if cid in ids or tags & set(card.tags)]
+
+    @property
+    def worst_case_groups(self) -> dict[str, list[str]] | None:
+        """The worst-case columns as eps -> attack ids; the list form is one group keyed ``""``."""
+        if self.worst_case is None:
+            return None
+        return dict(self.worst_case) if isinstance(self.worst_case, dict) else {"": list(self.worst_case)}
 
     def attack(self, attack_id: str) -> AttackConfig:
         for config in self.attacks:
@@ -379,7 +390,7 @@ class _Builder:
         configs = [self.attack_config(aid, body) for aid, body in attacks.items()]
         leaderboard = self.section(top.get("leaderboard"), "leaderboard", LEADERBOARD_KEYS, LEADERBOARD_KEYS[:2])
         columns = self.attack_ids(leaderboard.get("columns"), "columns")
-        worst_case = self.attack_ids(leaderboard.get("worst_case"), "worst_case")
+        worst_case = self.worst_case(leaderboard.get("worst_case"), {c.id: c for c in configs if c is not None})
         extra_columns = self.extra_columns(leaderboard.get("extra_columns"))
         out_dir, formats = self.outputs(self.section(top.get("outputs"), "outputs", OUTPUT_KEYS), name)
 
@@ -529,11 +540,11 @@ class _Builder:
         self.unknown_keys(value, (key,), allowed)
         return value
 
-    def attack_ids(self, ids: Any, key: str) -> list[str] | None:
-        """``leaderboard.<key>``: attack ids of this suite, or None if not given."""
+    def attack_ids(self, ids: Any, key: str, path: _Key | None = None) -> list[str] | None:
+        """``leaderboard.<key>`` (or the list at ``path``): attack ids of this suite, or None if not given."""
         if ids is None:
             return None
-        path = ("leaderboard", key)
+        path = path or ("leaderboard", key)
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
             self.problem(self.at(*path), f"must be a non-empty list of attack ids, got {ids!r}")
             return None
@@ -548,6 +559,37 @@ class _Builder:
                 if kind_name in KINDS and not get_kind(kind_name).per_example:
                     self.problem(self.at(*path), f"attack '{attack_id}' ({kind_name}) has no per-example verdicts")
         return list(ids)
+
+    def worst_case(self, spec: Any, configs: dict[str, AttackConfig]) -> list[str] | dict[str, list[str]] | None:
+        """``leaderboard.worst_case``: a list of attack ids (one worst-case column), or a mapping
+        eps -> list of attack ids (one column per eps; keys canonicalised to e.g. "0.1"). In the
+        mapping form an attack with an ``eps`` parameter must have that group's eps."""
+        path = ("leaderboard", "worst_case")
+        if spec is None or isinstance(spec, list):
+            return self.attack_ids(spec, "worst_case")
+        if not isinstance(spec, dict) or not spec:
+            self.problem(self.at(*path), "must be a non-empty list of attack ids, or a mapping from eps to "
+                                         f"non-empty lists of attack ids, got {spec!r}")
+            return None
+        out: dict[str, list[str]] = {}
+        for key, ids in spec.items():
+            where = self.at(*path, key)
+            eps = eps_key(key)
+            if eps is None:
+                self.problem(where, f"key must be an eps (a number > 0), got {key!r}")
+                continue
+            if eps in out:
+                self.problem(where, f"eps {eps} listed twice")
+                continue
+            group = self.attack_ids(ids, "worst_case", (*path, key))
+            if group is None:
+                continue
+            for attack_id in group:
+                given = configs[attack_id].params.get("eps") if attack_id in configs else None
+                if isinstance(given, (int, float)) and not isinstance(given, bool) and not math.isclose(given, float(eps)):
+                    self.problem(where, f"attack '{attack_id}' has eps {given:g}, not {eps}")
+            out[eps] = group
+        return out
 
     def extra_columns(self, spec: Any) -> list[dict[str, str]] | None:
         """``leaderboard.extra_columns``: [{label, attack, field}]: a number from one attack's cells

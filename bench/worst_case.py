@@ -7,6 +7,7 @@ overstate robustness.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,17 @@ import torch
 from safetensors.torch import load_file
 
 from bench.errors import BenchError
+
+
+def eps_key(key: Any) -> str | None:
+    """The canonical text of a worst-case eps key (0.1, "0.1", "1e-1" -> "0.1"), or None."""
+    if isinstance(key, bool):
+        return None
+    try:
+        value = float(key)
+    except (TypeError, ValueError):
+        return None
+    return f"{value:g}" if math.isfinite(value) and value > 0 else None
 
 
 def worst_case(per_example: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, int, int]:

@@ -154,6 +154,66 @@ def test_suite_leaderboard_section(results: Path) -> None:
         build(results)
 
 
+def _by_eps(results: Path) -> None:
+    suite = yaml.safe_load((results / "suite.yaml").read_text())
+    suite["leaderboard"] = {"worst_case": {"0.1": ["benign", "pgd"], "0.3": ["pgd", "cw"]}}
+    (results / "suite.yaml").write_text(yaml.safe_dump(suite))
+
+
+def test_worst_case_for_each_eps(results: Path) -> None:
+    _by_eps(results)
+    report = build(results)
+    # each attack's own column stays; one worst-case column per eps after them, in the suite's order
+    assert report.labels == ["Benign", "PGD", "CW", "Worst case @0.1", "Worst case @0.3"]
+    assert report.worst_case == {"0.1": ["benign", "pgd"], "0.3": ["pgd", "cw"]}
+    frame = report.leaderboard
+    assert list(frame["Worst case @0.1"]) == [0.0, 0.75, 0.0]  # B: benign {0,1,2} & pgd {3}; A: {0,1,2}
+    assert list(frame["Worst case @0.1_n"]) == [4, 4, 4]
+    assert list(frame["Worst case @0.3"]) == [1 / 3, 2 / 3, 0.0]  # same as the single column over pgd, cw
+    assert list(frame["Worst case @0.3_n"]) == [3, 3, 3]
+    assert "Worst case" not in frame.columns
+    # a missing cell leaves that eps's column empty, not the others
+    (results / "cells" / "ModelC" / "benign.json").unlink()
+    frame = build(results).leaderboard
+    assert math.isnan(frame.loc["ModelC", "Worst case @0.1"]) and frame.loc["ModelC", "Worst case @0.3"] == 0.0
+
+
+def test_worst_case_for_each_eps_in_every_format(results: Path) -> None:
+    _by_eps(results)
+    render(results)
+    csv = pd.read_csv(results / "leaderboard.csv").set_index("model")
+    assert {"Worst case @0.1", "Worst case @0.1_n", "Worst case @0.3", "Worst case @0.3_n", "PGD"} <= set(csv.columns)
+    assert csv.loc["ModelA", "Worst case @0.1"] == 0.75 and csv.loc["ModelA", "Worst case @0.3_n"] == 3
+    doc = json.loads((results / "leaderboard.json").read_text())
+    assert doc["worst_case"] == {"by_eps": {"0.1": {"label": "Worst case @0.1", "attacks": ["benign", "pgd"]},
+                                            "0.3": {"label": "Worst case @0.3", "attacks": ["pgd", "cw"]}}}
+    a = next(m for m in doc["models"] if m["model"] == "ModelA")
+    assert a["worst_case"] == {"0.1": {"label": "Worst case @0.1", "value": 0.75, "n": 4, "reported": None},
+                               "0.3": {"label": "Worst case @0.3", "value": 2 / 3, "n": 3, "reported": None}}
+    assert "pgd" in a["cells"]
+    text = (results / "leaderboard.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| Model"))
+    assert "PGD (n=4)" in header and "Worst case @0.1 (n=4)" in header and "Worst case @0.3 (n=3)" in header
+    assert "Worst case @0.1 = right under every one of Benign, PGD" in text
+    assert "Worst case @0.3 = right under every one of PGD, CW" in text
+    page = (results / "leaderboard.html").read_text()
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert checker.stack == [] and "<th>Worst case @0.1 (n=4)</th>" in page and "<th>Worst case @0.3 (n=3)</th>" in page
+
+
+def test_worst_case_for_each_eps_bad_results_suite(results: Path) -> None:
+    suite = yaml.safe_load((results / "suite.yaml").read_text())
+    for bad, match in [({"x": ["pgd"]}, "must map an eps"), ({"0.1": []}, "must map an eps"),
+                       ({"0.1": ["nope"]}, r"leaderboard.worst_case.0.1: unknown attack\(s\) nope"),
+                       ({"0.1": ["xfer"]}, "no per-example"), ("pgd", "must be a list of attack ids or a mapping")]:
+        suite["leaderboard"] = {"worst_case": bad}
+        (results / "suite.yaml").write_text(yaml.safe_dump(suite))
+        with pytest.raises(BenchError, match=match):
+            build(results)
+
+
 def test_missing_results(tmp_path: Path) -> None:
     with pytest.raises(BenchError, match=r"no results \(run `bench run SUITE` first\)"):
         render(tmp_path / "absent")

@@ -380,3 +380,65 @@ def test_malformed_sections(tmp_path: Path) -> None:
         prefix + "leaderboard: must be a mapping with columns and worst_case, got ['pgd']",
         prefix + "outputs: must be a mapping with dir and formats, got 'out'",
     ]
+
+
+# --- worst case for each eps --------------------------------------------------------------------
+
+
+def _eps_suite() -> dict[str, Any]:
+    data = base_suite()
+    data["attacks"] += [
+        {"id": "pgd_01", "kind": "_test_gradient", "backend": "native", "params": {"eps": 0.1}},
+        {"id": "adaptive_01", "kind": "_test_gradient", "backend": "native", "params": {"eps": 0.1, "steps": 20}},
+    ]
+    return data
+
+
+def test_worst_case_mapping_gives_one_group_per_eps(tmp_path: Path) -> None:
+    text = yaml.safe_dump(_eps_suite(), sort_keys=False) + (
+        "leaderboard:\n  worst_case:\n    0.1: [benign, pgd_01, adaptive_01]\n    '0.2': [benign, pgd]\n"
+    )
+    suite = load_suite(write(tmp_path / "x.yaml", text), known_models=MODELS)
+    assert suite.worst_case == {"0.1": ["benign", "pgd_01", "adaptive_01"], "0.2": ["benign", "pgd"]}
+    assert suite.worst_case_groups == suite.worst_case
+    assert suite.resolved["leaderboard"]["worst_case"] == suite.worst_case  # canonical string keys
+    # the list form is unchanged: one group
+    data = _eps_suite() | {"leaderboard": {"worst_case": ["benign", "pgd"]}}
+    suite = load_suite(write(tmp_path / "y.yaml", data), known_models=MODELS)
+    assert (suite.worst_case, suite.worst_case_groups) == (["benign", "pgd"], {"": ["benign", "pgd"]})
+    assert suite.resolved["leaderboard"]["worst_case"] == ["benign", "pgd"]
+
+
+def test_worst_case_mapping_overrides_key_by_key_through_include(tmp_path: Path) -> None:
+    write(tmp_path / "base.yaml", _eps_suite() | {"leaderboard": {"worst_case": {0.1: ["pgd_01"], 0.2: ["pgd"]}}})
+    top = write(tmp_path / "top.yaml", "include: base.yaml\nleaderboard:\n  worst_case:\n    0.1: [benign, pgd_01]\n")
+    suite = load_suite(top, known_models=MODELS)
+    assert suite.worst_case == {"0.1": ["benign", "pgd_01"], "0.2": ["pgd"]}
+
+
+WORST_CASES = [
+    ({"abc": ["pgd"]}, "leaderboard.worst_case.abc: key must be an eps (a number > 0), got 'abc'"),
+    ({0: ["pgd"]}, "leaderboard.worst_case.0: key must be an eps (a number > 0), got 0"),
+    ({0.1: ["pgd_01"], "1e-1": ["adaptive_01"]}, "leaderboard.worst_case.1e-1: eps 0.1 listed twice"),
+    ({0.1: ["benign", "pgd"]}, "leaderboard.worst_case.0.1: attack 'pgd' has eps 0.2, not 0.1"),
+    ({0.1: ["cw"]}, "leaderboard.worst_case.0.1: unknown attack id 'cw'"),
+    ({0.1: []}, "leaderboard.worst_case.0.1: must be a non-empty list of attack ids, got []"),
+    ({0.1: "pgd_01"}, "leaderboard.worst_case.0.1: must be a non-empty list of attack ids, got 'pgd_01'"),
+    ({}, "leaderboard.worst_case: must be a non-empty list of attack ids, or a mapping from eps to non-empty lists"),
+    ("pgd", "leaderboard.worst_case: must be a non-empty list of attack ids, or a mapping from eps to non-empty lists"),
+]
+
+
+@pytest.mark.parametrize(("spec", "expected"), WORST_CASES, ids=[e.split(": ", 1)[1][:40] for _, e in WORST_CASES])
+def test_worst_case_mapping_mistakes_are_one_named_line(tmp_path: Path, spec: Any, expected: str) -> None:
+    problems = problems_for(tmp_path, _eps_suite() | {"leaderboard": {"worst_case": spec}})
+    assert len(problems) == 1 and problems[0].startswith(f"{tmp_path / 'x.yaml'}: {expected}"), problems
+
+
+def test_worst_case_mapping_problem_names_the_included_file(tmp_path: Path) -> None:
+    base = write(tmp_path / "base.yaml", _eps_suite() | {"leaderboard": {"worst_case": {0.1: ["pgd"]}}})
+    top = write(tmp_path / "top.yaml", {"include": "base.yaml", "leaderboard": {"columns": ["pgd"]}})
+    assert validate_suite_file(top, known_models=MODELS) == [
+        f"{tmp_path / 'base.yaml'}: leaderboard.worst_case.0.1: attack 'pgd' has eps 0.2, not 0.1"
+    ]
+    assert base.is_file()

@@ -68,12 +68,23 @@ def binarization(results: dict[str, Any], threshold: float) -> Check:
     """(e) Every attack tested must find the planted adversarial on most points."""
     if not results:
         return Check("skip", "no attack listed for the binarization test")
+    on = _features_text(results)
     if all(v["valid"] == 0 for v in results.values()):
         attempted = max(v["attempted"] for v in results.values())
-        return Check("skip", f"inconclusive: no linear readout separated the planted point on any of {attempted} points "
-                             "(features saturate inside the eps-ball)")
+        return Check("skip", f"inconclusive: no linear readout{on} separated the planted point on any of {attempted} points "
+                             "(the features do not set the ball's surface apart from its inside)")
     weak = {k: v for k, v in results.items() if v["valid"] and not (v["score"] >= threshold)}
     text = "; ".join(f"{k}: found {v['found']}/{v['valid']} (separable on {v['valid']} of {v['attempted']} points)" for k, v in results.items())
+    text += f" [readout{on}]" if on else ""
     if weak:
         return Check("warn", f"too weak for this model (< {threshold:.0%} found): {', '.join(weak)}. {text}")
     return Check("pass", text)
+
+
+def _features_text(results: dict[str, Any]) -> str:
+    """' on <features> (<dim> dims)' from the results (older cells have no such fields: '')."""
+    first = next(iter(results.values()))
+    if "features" not in first:
+        return ""
+    dim = f" ({first['dim']} dims)" if first.get("dim") else ""
+    return f" on {first['features']} features{dim}"

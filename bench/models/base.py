@@ -11,17 +11,29 @@ Surfaces:
   activation replaced by identity and the decoder floor removed (the adaptive surface of
   Tramer et al. 2020). For models without a code these are the logits.
 - ``code``: the raw code scores ``z`` themselves (``num_bits`` columns); not per class.
+
+Beside the surfaces, :meth:`Classifier.penultimate` gives the features the last linear layer(s)
+read (what the binarization test of Zimmermann et al. 2022 puts its readout on). The readout
+layers are found from the model's own computation graph (:meth:`Classifier.readout_layers`), so
+no model has to declare them; a model may override either method.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 SurfaceName = Literal["logprob", "linear", "code"]
 CLASS_SURFACES: tuple[str, ...] = ("logprob", "linear")
+# autograd nodes that only move or regroup values (no arithmetic): the code scores may reach the
+# readout layers' outputs through these, e.g. an ensemble's per-bit heads concatenated.
+_REGROUP_NODES = {
+    "CatBackward", "StackBackward", "ViewBackward", "UnsafeViewBackward", "ReshapeAliasBackward",
+    "SliceBackward", "SelectBackward", "IndexBackward", "CloneBackward", "SqueezeBackward",
+    "UnsqueezeBackward", "PermuteBackward", "TransposeBackward", "TBackward", "ToCopyBackward",
+}
 
 
 class Classifier(nn.Module):
@@ -44,12 +56,44 @@ class Classifier(nn.Module):
 
     def readout_activation(self, z: torch.Tensor) -> torch.Tensor:
         """The output activation between code scores and the final linear readout (identity
-        for plain classifiers). The binarization test keeps it and replaces the readout."""
+        for plain classifiers)."""
         return z
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """What the final linear readout (code matrix or logits layer) reads."""
         return self.readout_activation(self.code_scores(x))
+
+    def readout_layers(self) -> list[nn.Linear]:
+        """The last linear layer(s): the ``nn.Linear`` modules whose outputs *are* the code scores
+        (directly, or regrouped by concatenation, reshaping or slicing; in call order).
+
+        Found once per model by tracing one input through :meth:`code_scores` and walking the
+        autograd graph back from the code scores; ``[]`` when the code scores are not such a
+        regrouping of linear-layer outputs (then :meth:`penultimate` falls back to
+        :meth:`features`)."""
+        cached = self.__dict__.get("_readout_layers")
+        if cached is None:
+            cached = _find_readout_layers(self)
+            self.__dict__["_readout_layers"] = cached
+        return list(cached)
+
+    def penultimate(self, x: torch.Tensor) -> torch.Tensor:
+        """The features the readout layers read, flattened per example and concatenated in call
+        order (shape (N, D)): the penultimate layer of Zimmermann et al. 2022. For a code model
+        these are the trunk's last hidden features, before the code layer, the output activation
+        and the decoder; for a plain classifier, the input of its logits layer. Differentiable.
+        Models with no linear readout (see :meth:`readout_layers`) return :meth:`features`."""
+        layers = self.readout_layers()
+        if not layers:
+            return self.features(x).flatten(1)
+        captured: list[torch.Tensor] = []
+        handles = [m.register_forward_pre_hook(lambda _m, args: captured.append(args[0].flatten(1))) for m in layers]
+        try:
+            self.code_scores(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return torch.cat(captured, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.log_probs(x)
@@ -73,6 +117,46 @@ class Classifier(nn.Module):
         if name not in ("logprob", "linear", "code"):
             raise ValueError(f"unknown surface {name!r}; expected logprob, linear or code")
         return Surface(self, name)
+
+
+def _find_readout_layers(model: Classifier) -> list[nn.Linear]:
+    """See :meth:`Classifier.readout_layers`: trace one zero input with gradients on."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        return []
+    made_by: dict[Any, tuple[int, nn.Linear]] = {}  # autograd node of an output -> (call order, layer)
+
+    def record(module: nn.Module, _inputs: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor) and output.grad_fn is not None:
+            made_by.setdefault(output.grad_fn, (len(made_by), module))
+
+    handles = [m.register_forward_hook(record) for m in linears]
+    try:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        with torch.inference_mode(False), torch.enable_grad():
+            x = torch.zeros((1, *model.input_shape), device=device, requires_grad=True)
+            z = model.code_scores(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if z.grad_fn is None:
+        return []
+    found: dict[int, nn.Linear] = {}
+    stack, seen = [z.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node in made_by:
+            order, layer = made_by[node]
+            found[order] = layer
+        elif type(node).__name__.rstrip("0123456789") in _REGROUP_NODES:
+            stack += [n for n, _ in node.next_functions if n is not None]
+        else:  # arithmetic between the last linear layer and the code scores: no plain readout
+            return []
+    return [found[k] for k in sorted(found)]
 
 
 class Surface(nn.Module):

@@ -34,9 +34,25 @@ def _model(report: Report, model: str, row: pd.Series) -> dict[str, Any]:
         "flags": row["flags"].split("; ") if row["flags"] else [],
         "cells": {c.attack: {"label": c.label, **cell(c.label, TIMING)} for c in report.columns},
     }
-    if report.worst_case:
-        out["worst_case"] = cell(WORST, ())
+    if report.worst_columns:
+        if _single(report):
+            out["worst_case"] = cell(WORST, ())
+        else:  # one entry per eps, keyed like the suite's mapping
+            out["worst_case"] = {w.eps: {"label": w.label, **cell(w.label, ())} for w in report.worst_columns}
     return out
+
+
+def _single(report: Report) -> bool:
+    """The list form of ``leaderboard.worst_case``: one column, rendered as before."""
+    return len(report.worst_columns) == 1 and report.worst_columns[0].eps == ""
+
+
+def _worst_case_doc(report: Report) -> dict[str, Any] | None:
+    if not report.worst_columns:
+        return None
+    if _single(report):
+        return {"attacks": list(report.worst_columns[0].attacks)}
+    return {"by_eps": {w.eps: {"label": w.label, "attacks": list(w.attacks)} for w in report.worst_columns}}
 
 
 def _transfer(t: Transfer) -> dict[str, Any]:
@@ -54,7 +70,7 @@ def render(report: Report) -> str:
     doc = {
         "run": report.run,
         "columns": [{"attack": c.attack, "label": c.label, "metric": c.metric} for c in report.columns],
-        "worst_case": {"attacks": report.worst_case} if report.worst_case else None,
+        "worst_case": _worst_case_doc(report),
         "models": [_model(report, str(model), row) for model, row in report.leaderboard.iterrows()],
         "transfer": [_transfer(t) for t in report.transfers],
     }

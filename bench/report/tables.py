@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from bench.errors import BenchError
-from bench.worst_case import worst_case_for_model
+from bench.worst_case import eps_key, worst_case_for_model
 from bench.zoo import all_cards
 
 WORST = "Worst case"
@@ -49,6 +49,18 @@ class ExtraColumn:
     field: str
 
 
+@dataclass(frozen=True)
+class WorstColumn:
+    """A worst-case column: right under every one of ``attacks`` (shared examples only).
+    ``eps`` is the group key of the mapping form of ``leaderboard.worst_case`` (e.g. "0.1"), ``""``
+    for the single column of the list form; ``label`` is "Worst case" or "Worst case @<eps>" and
+    matches card ``reported``."""
+
+    label: str
+    eps: str
+    attacks: tuple[str, ...]
+
+
 @dataclass
 class Transfer:
     """One transfer attack: rows = source models (plus any noise/amplified rows), columns =
@@ -73,15 +85,23 @@ class Report:
     run: dict[str, Any]
     suite: dict[str, Any]
     columns: list[Column]
-    worst_case: list[str]
+    worst_columns: list[WorstColumn]
     leaderboard: pd.DataFrame
     transfers: list[Transfer]
     extra_columns: list[ExtraColumn] = field(default_factory=list)
 
     @property
+    def worst_case(self) -> list[str] | dict[str, list[str]]:
+        """The worst-case attacks as the suite gave them: a list (one column), or eps -> list."""
+        if len(self.worst_columns) == 1 and self.worst_columns[0].eps == "":
+            return list(self.worst_columns[0].attacks)
+        return {w.eps: list(w.attacks) for w in self.worst_columns}
+
+    @property
     def labels(self) -> list[str]:
-        """Value columns in display order (attack columns, extra columns, then the worst case if any)."""
-        return [c.label for c in self.columns] + [e.label for e in self.extra_columns] + ([WORST] if self.worst_case else [])
+        """Value columns in display order (attack columns, extra columns, then the worst-case
+        column(s) if any)."""
+        return [c.label for c in self.columns] + [e.label for e in self.extra_columns] + [w.label for w in self.worst_columns]
 
     def label_of(self, attack: str) -> str:
         return next((c.label for c in self.columns if c.attack == attack), attack)
@@ -98,8 +118,8 @@ def build(results_dir: Path) -> Report:
     attacks = _attacks(suite, cells, models)
     board = suite.get("leaderboard") or {}
     columns = _columns(board.get("columns"), attacks, results_dir)
-    worst = _worst_ids(board.get("worst_case"), attacks, results_dir)
-    extra = _extra_columns(board.get("extra_columns"), attacks, columns, results_dir)
+    worst = _worst_columns(board.get("worst_case"), attacks, results_dir)
+    extra = _extra_columns(board.get("extra_columns"), attacks, columns, results_dir, worst)
     reported = _reported_by_model()
     frame = _leaderboard(results_dir, cells, models, columns, worst, reported, extra)
     return Report(results_dir, run, suite, columns, worst, frame, _transfers(cells, models, attacks, reported), extra)
@@ -163,13 +183,14 @@ def _columns(ids: Any, attacks: Attacks, results_dir: Path) -> list[Column]:
     keys = [str(attacks[a].get("label") or a) for a in ids]
     columns = []
     for attack, key in zip(ids, keys):
-        clash = keys.count(key) > 1 or key == WORST
+        clash = keys.count(key) > 1 or key == WORST or key.startswith(f"{WORST} @")
         label = f"{key} [{attack}]" if clash else key
         columns.append(Column(attack, label, key, str(attacks[attack].get("metric", ""))))
     return columns
 
 
-def _extra_columns(spec: Any, attacks: Attacks, columns: list[Column], results_dir: Path) -> list[ExtraColumn]:
+def _extra_columns(spec: Any, attacks: Attacks, columns: list[Column], results_dir: Path,
+                   worst: list[WorstColumn] | None = None) -> list[ExtraColumn]:
     if not spec:
         return []
     where = f"{results_dir / 'suite.yaml'}: leaderboard.extra_columns"
@@ -177,7 +198,7 @@ def _extra_columns(spec: Any, attacks: Attacks, columns: list[Column], results_d
         raise BenchError(f"{where}: must be a list of {{label, attack, field}} mappings")
     out = [ExtraColumn(str(e.get("label") or e.get("field")), str(e.get("attack")), str(e.get("field"))) for e in spec]
     _unknown([e.attack for e in out], attacks, "extra_columns", results_dir)
-    labels = [c.label for c in columns] + [e.label for e in out] + [WORST]
+    labels = [c.label for c in columns] + [e.label for e in out] + [WORST] + [w.label for w in worst or [] if w.eps]
     clash = sorted({label for label in labels if labels.count(label) > 1})
     if clash:
         raise BenchError(f"{where}: label(s) {', '.join(clash)} already used")
@@ -192,15 +213,34 @@ def _extra_value(cell: dict[str, Any], column: ExtraColumn) -> float:
     return _number((cell.get("extra") or {}).get(column.field))
 
 
-def _worst_ids(ids: Any, attacks: Attacks, results_dir: Path) -> list[str]:
-    if ids is None:
-        return [a for a, info in attacks.items() if info.get("adversarial") and info.get("per_example")]
+def _worst_columns(spec: Any, attacks: Attacks, results_dir: Path) -> list[WorstColumn]:
+    """``leaderboard.worst_case`` of the resolved suite: absent (default: every adversarial
+    per-example attack, one column), a list (one column) or a mapping eps -> list (one column per
+    eps, in the suite's order)."""
+    if spec is None:
+        ids = [a for a, info in attacks.items() if info.get("adversarial") and info.get("per_example")]
+        return [WorstColumn(WORST, "", tuple(ids))] if ids else []
+    where = f"{results_dir / 'suite.yaml'}: leaderboard.worst_case"
+    if isinstance(spec, list):
+        return [WorstColumn(WORST, "", tuple(_worst_ids(spec, attacks, results_dir, "worst_case")))] if spec else []
+    if not isinstance(spec, dict):
+        raise BenchError(f"{where}: must be a list of attack ids or a mapping from eps to lists of attack ids")
+    out = []
+    for key, ids in spec.items():
+        eps = eps_key(key)
+        if eps is None or not isinstance(ids, list) or not ids:
+            raise BenchError(f"{where}: {key!r}: must map an eps (a number > 0) to a non-empty list of attack ids")
+        out.append(WorstColumn(f"{WORST} @{eps}", eps, tuple(_worst_ids(ids, attacks, results_dir, f"worst_case.{eps}"))))
+    return out
+
+
+def _worst_ids(ids: list[Any], attacks: Attacks, results_dir: Path, key: str) -> list[str]:
     ids = [str(a) for a in ids]
-    _unknown(ids, attacks, "worst_case", results_dir)
+    _unknown(ids, attacks, key, results_dir)
     aggregate_only = [a for a in ids if attacks[a].get("per_example") is False]
     if aggregate_only:
         raise BenchError(
-            f"{results_dir / 'suite.yaml'}: leaderboard.worst_case: {', '.join(aggregate_only)} "
+            f"{results_dir / 'suite.yaml'}: leaderboard.{key}: {', '.join(aggregate_only)} "
             "have no per-example results"
         )
     return ids
@@ -238,7 +278,7 @@ def _leaderboard(
     cells: Cells,
     models: list[str],
     columns: list[Column],
-    worst: list[str],
+    worst: list[WorstColumn],
     reported: dict[str, dict[str, Any]],
     extra: list[ExtraColumn] | None = None,
 ) -> pd.DataFrame:
@@ -260,16 +300,16 @@ def _leaderboard(
             row[ext.label] = _extra_value(cell, ext)
             row[f"{ext.label}_n"] = cell.get("n")
             row[f"{ext.label}_reported"] = _number(paper.get(ext.label))
-        if worst:
-            done = all(a in cells[model] for a in worst)
-            result = worst_case_for_model(results_dir, model, worst) if done else {}
-            row[WORST] = _number(result.get("value"))
-            row[f"{WORST}_n"] = result.get("n")
-            row[f"{WORST}_reported"] = _number(paper.get(WORST))
+        for group in worst:
+            done = all(a in cells[model] for a in group.attacks)
+            result = worst_case_for_model(results_dir, model, list(group.attacks)) if done else {}
+            row[group.label] = _number(result.get("value"))
+            row[f"{group.label}_n"] = result.get("n")
+            row[f"{group.label}_reported"] = _number(paper.get(group.label))
         row["flags"] = "; ".join(flags)
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("model")
-    n_columns = [f"{label}_n" for label in [c.label for c in columns] + [e.label for e in extra] + ([WORST] if worst else [])]
+    n_columns = [f"{label}_n" for label in [c.label for c in columns] + [e.label for e in extra] + [w.label for w in worst]]
     frame[n_columns] = frame[n_columns].astype("Int64")
     return frame
 
@@ -397,9 +437,9 @@ def legend(report: Report) -> str:
     odd = [f"{c.label} = {c.metric}" for c in report.columns if c.metric not in usual]
     if odd:
         parts.append("metrics: " + ", ".join(odd))
-    if report.worst_case:
-        attacks = ", ".join(map(report.label_of, report.worst_case))
-        parts.append(f"{WORST} = right under every one of {attacks} (shared examples only)")
+    for group in report.worst_columns:
+        attacks = ", ".join(map(report.label_of, group.attacks))
+        parts.append(f"{group.label} = right under every one of {attacks} (shared examples only)")
     if has_flags(report):
         parts.append(f"{FLAG} = flagged, see Flags")
     for ext in report.extra_columns:

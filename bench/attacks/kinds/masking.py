@@ -10,10 +10,10 @@ from typing import Any
 import torch
 
 from bench.attacks.base import CellKind, CellOutcome, Context, get_kind, register
-from bench.attacks.spec import Param, non_negative, positive, unit_interval
+from bench.attacks.spec import Param, non_negative, one_of, positive, unit_interval
 from bench.data.mnist import load_mnist
 from bench.masking import checks
-from bench.masking.binarization import binarization_test
+from bench.masking.binarization import FEATURES, binarization_test
 from bench.models.base import Classifier
 
 
@@ -35,6 +35,9 @@ class MaskingChecks(CellKind):
         "binarization_count": Param(int, 10, positive, "test points for the binarization test"),
         "binarization_inner": Param(int, 99, positive, "inner points sampled per test point"),
         "binarization_threshold": Param(float, 0.9, unit_interval, "min fraction of planted adversarials found"),
+        "binarization_features": Param(str, "penultimate", one_of(*FEATURES),
+                                       "what the binary readout reads: penultimate (the input of the last linear "
+                                       "layer, as Zimmermann et al. 2022) or activation (the activated code scores)"),
     }
     metric = "masking_warnings"
     after_others = True
@@ -78,8 +81,10 @@ class MaskingChecks(CellKind):
             def attack(m: Classifier, x: torch.Tensor, y: torch.Tensor, kind=kind, cfg=cfg, sub=sub) -> torch.Tensor:  # noqa: ANN001
                 return kind.generate(m, x, y, cfg.params, cfg.backend, sub)
 
-            r = binarization_test(model, xb, eps, attack, ctx.device, params["binarization_inner"], seed=ctx.seed)
-            bin_results[attack_id] = {"attempted": r.attempted, "valid": r.valid, "found": r.found, "score": r.score}
+            r = binarization_test(model, xb, eps, attack, ctx.device, params["binarization_inner"], seed=ctx.seed,
+                                  features=params["binarization_features"])
+            bin_results[attack_id] = {"attempted": r.attempted, "valid": r.valid, "found": r.found, "score": r.score,
+                                      "features": r.features, "dim": r.dim}
             if ctx.progress is not None:
                 ctx.progress(1)
         if params["binarization"]:
