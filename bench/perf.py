@@ -113,3 +113,19 @@ def benchmark(model: Classifier, x: torch.Tensor, y: torch.Tensor, kind_name: st
         rows.append(PerfRow(backend, secs, len(y) / secs, v.stats["verified"] / correct, float(v.robust.float().mean()),
                             per_pass * count.examples / secs / 1e9, count.examples / len(y)))
     return rows
+
+
+def profile_native(model: Classifier, x: torch.Tensor, y: torch.Tensor, kind_name: str, params: dict[str, Any],
+                   batch_size: int, device: torch.device, rows: int = 12) -> str:
+    """torch.profiler's top operators (by self time) of the native backend on these inputs: where
+    the attack loop's time goes (convolutions vs. elementwise ops vs. Python overhead)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    kind = get_kind(kind_name)
+    p = kind.resolve(params)
+    ctx = Context(device=device, seed=0, batch_size=batch_size)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        kind.generate(model, kind.prepare(x, y, p, ctx, torch.arange(len(y))), y, p, "native", ctx)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return str(prof.key_averages().table(sort_by=sort, row_limit=rows))

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from bench import zoo
 from bench.attacks import Context, get_kind
 from bench.attacks.base import CellKind
+from bench.batch_size import batch_size_for
 from bench.data.mnist import load_mnist
 from bench.device import configure_threads, resolve_device
 from bench.errors import BenchError
@@ -122,7 +123,8 @@ class Runner:
         total = len(indices) if indices is not None else (len(deps) or int(cfg.params.get("count", 1)))
         bar = tqdm(total=total, desc=f"{model_id} / {cfg.id}", unit="ex" if indices is not None else "it",
                    disable=not self.progress, dynamic_ncols=True, leave=False)
-        ctx = Context(device=self.device, seed=seed, batch_size=self.suite.batch_size, progress=bar.update,
+        batch_size = batch_size_for(self.suite, model, card.sha256, self.device)  # measured when the suite sets none
+        ctx = Context(device=self.device, seed=seed, batch_size=batch_size, progress=bar.update,
                       extra={"store": self.store, "models": self.model_ids, "suite": self.suite, "data_dir": self.data_dir})
         t0 = time.time()
         if isinstance(kind, CellKind):

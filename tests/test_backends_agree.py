@@ -41,3 +41,46 @@ def test_native_cw_at_least_as_strong(tiny_zoo: Path, backend: str, n: int) -> N
     native = robust_accuracy("tiny-linear", "cw_l2", "native", params, n)
     other = robust_accuracy("tiny-linear", "cw_l2", backend, params, n)
     assert native <= other + 0.02, (native, other)
+
+
+def _cw_native(model_id: str, n: int, params: dict, **extra: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, object]:
+    from bench.attacks.backends import native
+
+    model = zoo.load(model_id)
+    split = load_mnist("test")
+    x, y = split.x[:n], split.y[:n]
+    k = get_kind("cw_l2")
+    p = k.resolve(params)
+    ctx = Context(device=torch.device("cpu"), seed=0, batch_size=50)
+    x_adv = native.cw_l2(model, x, y, ctx=ctx, **p, **extra)
+    return x, y, x_adv, verify(model, x, x_adv, y, k.threat(p), torch.device("cpu"))
+
+
+CW_EXIT = {"steps": 40, "binary_search_steps": 4, "initial_const": 0.01, "lr": 0.05}
+
+
+def test_cw_stop_at_first_has_the_default_robust_set(tiny_zoo: Path) -> None:
+    """minimize=False stops each example at its first adversarial: same robust set as the
+    distortion-minimising default, every output verified, distortions no smaller."""
+    _, y, _, full = _cw_native("tiny-linear", 60, CW_EXIT)
+    _, _, _, first = _cw_native("tiny-linear", 60, CW_EXIT, minimize=False)
+    fooled = full.ref_correct & ~full.robust
+    assert 0 < int(fooled.sum()) < int(full.ref_correct.sum()), "budget must leave some examples robust"
+    assert torch.equal(full.robust, first.robust)
+    assert first.stats.get("rejected_budget", 0) == 0 and first.stats.get("rejected_range", 0) == 0
+    assert bool((first.l2[fooled] >= full.l2[fooled] - 1e-4).all())  # the default minimises; this mode does not
+
+
+def test_cw_host_reads_every_k_steps(tiny_zoo: Path) -> None:
+    from bench.attacks.backends import common
+
+    reads, robust = {}, {}
+    for k in (1, 8):
+        common.HOST_READS["count"] = 0
+        _, _, _, v = _cw_native("tiny-linear", 50, CW_EXIT, minimize=False, sync_every=k)
+        reads[k], robust[k] = common.HOST_READS["count"], v.robust
+    steps, bs = CW_EXIT["steps"], CW_EXIT["binary_search_steps"]
+    # per search step: one read to select rows, the abort checks (every steps // 10), one every k steps
+    assert reads[8] <= bs * (1 + 10 + steps // 8), reads
+    assert reads[1] > reads[8], reads
+    assert torch.equal(robust[1], robust[8])

@@ -18,7 +18,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
     from bench import zoo
     from bench.data import load_mnist
     from bench.device import configure_threads, resolve_device
-    from bench.perf import benchmark, matmul_peak_gflops
+    from bench.batch_size import autotune
+    from bench.perf import benchmark, matmul_peak_gflops, profile_native
 
     threads = configure_threads()
     device = resolve_device(args.device)
@@ -33,8 +34,14 @@ def cmd_perf(args: argparse.Namespace) -> int:
     split = load_mnist("test", args.data_dir)
     x, y = split.x[args.offset : args.offset + args.n], split.y[args.offset : args.offset + args.n]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if args.batch_size == "auto":
+        batch_size = autotune(model, zoo.get_card(args.model).sha256 or args.model, device)
+    elif args.batch_size.isdigit() and int(args.batch_size) > 0:
+        batch_size = int(args.batch_size)
+    else:
+        raise BenchError(f"--batch-size {args.batch_size!r}: expected a positive integer or 'auto'")
     peak = matmul_peak_gflops()
-    rows = benchmark(model, x, y, kind, params, backends, args.batch_size, device)
+    rows = benchmark(model, x, y, kind, params, backends, batch_size, device)
     by = {r.backend: r for r in rows}
     table = []
     for r in rows:
@@ -42,9 +49,12 @@ def cmd_perf(args: argparse.Namespace) -> int:
         table.append([r.backend, f"{r.seconds:.1f}", f"{r.examples_per_s:.2f}", f"{r.success_rate:.3f}", f"{r.robust_accuracy:.3f}",
                       f"{r.passes_per_example:.1f}", f"{r.gflops:.1f}", f"{100 * r.gflops / peak:.0f}%",
                       ", ".join(f"{k} {v}" for k, v in ratios.items())])
-    print(f"{args.model} / {kind} {params} on {args.n} examples, batch {args.batch_size}, {device} ({threads} threads); "
+    print(f"{args.model} / {kind} {params} on {args.n} examples, batch {batch_size}, {device} ({threads} threads); "
           f"fp32 matmul peak {peak:.1f} GFLOP/s")
     print(tabulate(table, headers=["backend", "seconds", "examples/s", "success rate", "robust acc", "passes/ex", "GFLOP/s", "of peak", "speed ratio"]))
+    if args.profile:
+        print("\nnative backend, top operators by self time (torch.profiler):")
+        print(profile_native(model, x, y, kind, params, batch_size, device))
     return 0
 
 
@@ -55,8 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", help="override an attack parameter, KEY=VALUE (repeatable)")
     p.add_argument("--n", type=int, default=200, help="examples (test images from --offset)")
     p.add_argument("--offset", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=200)
+    p.add_argument("--batch-size", default="200", help="examples per batch, or 'auto': measured for this model and device, cached")
     p.add_argument("--backends", default="native,foolbox,art,torchattacks")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--profile", action="store_true", help="also print the native backend's top operators (torch.profiler)")
     p.set_defaults(func=cmd_perf)
