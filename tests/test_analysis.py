@@ -231,3 +231,17 @@ def test_html_report_loads_in_headless_chromium_without_console_errors(chromium_
     assert f'data-images="{html.count("<img ")}"' in body.group(0) and html.count("<img ") >= 8
     assert 'data-broken=""' in body.group(0), body.group(0)
     os.remove(checked)
+
+
+def test_second_call_reuses_sections_and_changed_options_recompute(analysed: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """Like `bench run`, `bench analyze` resumes: unchanged sections are reused, not recomputed."""
+    out = analysed["out"]
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    capsys.readouterr()
+    assert main(["analyze", "--results", str(analysed["results"]), "--out", str(out), *FAST]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("tiny-linear / ")]
+    assert lines and all(line.endswith(": reused") for line in lines)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.png")} == before
+    assert main(["analyze", "--results", str(analysed["results"]), "--out", str(out), *FAST, "--what", "landscape", "--seed", "1"]) == 0
+    assert "landscape: reused" not in capsys.readouterr().err

@@ -69,6 +69,7 @@ class Context:
     magnify: float | None = None
     seed: int = 0
     progress: bool = True
+    checkpoint_sha256: str = ""  # keys the reuse of finished sections (empty: never reused)
 
     @property
     def out_dir(self) -> Path:

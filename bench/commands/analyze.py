@@ -82,8 +82,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for model_id in models:
         ctx = Context(model_id, zoo.load(model_id, device), root, cfg, data_dir=args.data_dir, results=results,
                       layer=args.layer, dims=args.dims, images=args.images, units=args.units, top=args.top,
-                      examples=args.examples, magnify=args.magnify, seed=args.seed, progress=not args.no_progress)
-        sections[model_id] = analyze(ctx, what, _log)
+                      examples=args.examples, magnify=args.magnify, seed=args.seed, progress=not args.no_progress,
+                      checkpoint_sha256=zoo.get_card(model_id).sha256 or "")
+        sections[model_id] = analyze(ctx, what, _log, force=args.force)
     page = render(root, sections, results)
     print(page)
     return 0
@@ -108,6 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     a.add_argument("--data-dir", default=None, help="folder with the MNIST files (default: $BENCH_DATA_DIR, else a cache dir)")
     a.add_argument("--no-progress", action="store_true", help="no progress bars")
+    a.add_argument("--force", action="store_true", help="recompute analyses whose saved output is still valid (default: reuse)")
     g = a.add_argument_group("activation maximisation (seed 001 regularisers; defaults in bench.analysis.actmax.ActMaxConfig; 0 = off)")
     g.add_argument("--steps", type=_positive, help="gradient ascent steps")
     g.add_argument("--lr", type=float, help="largest pixel change per step")
