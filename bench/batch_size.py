@@ -122,14 +122,7 @@ def autotune(model: torch.nn.Module, sha256: str, device: torch.device, candidat
 
 def suite_sets_batch_size(suite: Any) -> bool:
     """Whether the suite file (or a file it includes) sets ``batch_size`` explicitly."""
-    from bench import suite as suite_mod
-
-    try:
-        state = suite_mod._State(main=str(suite.path))
-        suite_mod._apply_file(Path(suite.path), str(suite.path), state, (), None)
-    except Exception:  # noqa: BLE001 - unreadable now: keep the suite's value
-        return True
-    return state.fatal or "batch_size" in state.top
+    return bool(getattr(suite, "batch_size_explicit", True))
 
 
 def batch_size_for(suite: Any, model: torch.nn.Module, sha256: str | None, device: torch.device) -> int:

@@ -127,6 +127,7 @@ class Suite:
     path: Path
     resolved: dict[str, Any] = field(repr=False)
     sha256: str
+    batch_size_explicit: bool = True  # False: the default was taken, and the runner measures one per model
 
     def select_models(self, cards: Mapping[str, Card]) -> list[str]:
         """The suite's model ids, in the order of ``cards``."""
@@ -412,6 +413,7 @@ class _Builder:
             device=device, batch_size=batch_size, examples=selection, models=copy.deepcopy(models),
             attacks=built, columns=list(resolved["leaderboard"]["columns"]), worst_case=worst_case,
             out_dir=Path.cwd() / out_dir, formats=formats, path=self.path, resolved=resolved, sha256=digest,
+            batch_size_explicit="batch_size" in top,
         ), []
 
     def integer(self, value: Any, path: _Key, minimum: int, maximum: int | None = None) -> None:
