@@ -86,6 +86,7 @@ def test_noise_random_inputs_benign_and_transfer(tiny_zoo: Path, tmp_path: Path)
     store = run_suite(tmp_path, attacks, ["tiny-linear", "tiny-constant"], name="misc")
     for m in ("tiny-linear", "tiny-constant"):
         assert store.read_cell(m, "benign")["value"] == pytest.approx(clean_acc(m))
+        assert "x_adv" not in store.read_tensors(m, "benign")  # its inputs, unchanged: not stored again
         assert store.read_cell(m, "u0")["value"] == store.read_cell(m, "benign")["value"]
     assert store.read_cell("tiny-constant", "u1")["value"] == store.read_cell("tiny-constant", "benign")["value"]
     assert store.read_cell("tiny-linear", "u1")["value"] < store.read_cell("tiny-linear", "benign")["value"]
