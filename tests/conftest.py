@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,15 @@ def tiny_zoo(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path:
         os.environ.pop("BENCH_ZOO_PATH", None)
     else:
         os.environ["BENCH_ZOO_PATH"] = old
+
+
+@pytest.fixture(scope="module")
+def harness_threads() -> Iterator[None]:
+    """The harness's own thread choice (idle cores, or $BENCH_THREADS): with torch's default of
+    one thread per core next to a busy process, these attacks run ~100x slower."""
+    from bench.device import configure_threads
+
+    old = torch.get_num_threads()
+    configure_threads()
+    yield
+    torch.set_num_threads(old)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -13,19 +12,9 @@ from bench.attacks import Context, get_kind
 from bench.data import load_mnist
 from bench.verify import verify
 
+pytestmark = pytest.mark.usefixtures("harness_threads")
+
 N = 100
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _threads() -> Iterator[None]:
-    """The harness's own thread choice (idle cores, or $BENCH_THREADS): with torch's default of
-    one thread per core next to a busy process, these attacks run ~100x slower."""
-    from bench.device import configure_threads
-
-    old = torch.get_num_threads()
-    configure_threads()
-    yield
-    torch.set_num_threads(old)
 
 
 def robust_accuracy(model_id: str, kind: str, backend: str, params: dict, n: int = N) -> float:

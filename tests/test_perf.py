@@ -4,7 +4,6 @@ cache, the channels-last layout, host reads in the native loops, `bench perf` en
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -16,17 +15,7 @@ from bench.attacks import Context
 from bench.attacks.backends import common, native
 from bench.models.base import Classifier
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _threads() -> Iterator[None]:
-    """The harness's own thread choice (idle cores, or $BENCH_THREADS): with torch's default of
-    one thread per core next to a busy process, these attacks run ~100x slower."""
-    from bench.device import configure_threads
-
-    old = torch.get_num_threads()
-    configure_threads()
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("harness_threads")
 
 
 class TinyConv(Classifier):
