@@ -303,6 +303,23 @@ def test_n_in_cell_when_it_varies(results: Path) -> None:
     assert "0.750 (paper 0.09, n=4)" in text and "(n=3)" in text
 
 
+def test_flag_evidence_goes_to_numbered_notes(results: Path) -> None:
+    """A flagged row shows the check's name and a note number; the evidence is under the table."""
+    path = results / "cells" / "ModelB" / "cw.json"
+    cell = json.loads(path.read_text())
+    evidence = "masking (gradients): 21 zero input gradients of 100; median norm 1.26e-06"
+    _write(path, {**cell, "extra": {"flags": [FLAG, evidence]}})
+    text = markdown_text(results)
+    row_b = next(line for line in text.splitlines() if line.startswith("| ModelB"))
+    assert f"CW: {FLAG} [1]; CW: masking (gradients) [2] |" in row_b and "median" not in row_b
+    assert f"1. ModelB: CW: {FLAG}" in text and f"2. ModelB: CW: {evidence}" in text
+    (page,) = render(results, ["html"])
+    assert "<li>ModelB: CW: masking (gradients): 21 zero input gradients of 100; median norm" in page.read_text(encoding="utf-8")
+    (doc,) = render(results, ["json"])
+    model_b = next(m for m in json.loads(doc.read_text())["models"] if m["model"] == "ModelB")
+    assert model_b["flags"] == [f"CW: {FLAG}", f"CW: {evidence}"]
+
+
 def test_unknown_format(results: Path) -> None:
     with pytest.raises(BenchError, match="unknown report format"):
         render(results, ["pdf"])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench.report.tables import Report
+from bench.report.tables import FLAG_LIST, Report
 
 
 def render(report: Report) -> str:
-    return report.leaderboard.reset_index().to_csv(index=False, lineterminator="\n")
+    return report.leaderboard.drop(columns=[FLAG_LIST]).reset_index().to_csv(index=False, lineterminator="\n")

@@ -7,6 +7,7 @@ from html import escape
 from bench.report.tables import (
     Grid,
     Report,
+    flag_notes,
     leaderboard_grid,
     legend,
     provenance,
@@ -22,6 +23,7 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f4f4f4; }
 p.legend { color: #555; max-width: 60em; }
+ol.flags { color: #555; max-width: 60em; font-size: 0.9em; }
 """
 
 
@@ -40,6 +42,15 @@ def _models_table(report: Report) -> str:
     return _table((["model", "checkpoint sha256"], [[str(m), str(s)] for m, s in models.items()]), "models")
 
 
+def _flag_list(report: Report) -> str:
+    """The evidence behind each flag, numbered as the [n] in the Flags column."""
+    notes = flag_notes(report)
+    if not notes:
+        return ""
+    items = "".join(f"<li>{escape(model)}: {escape(text)}</li>\n" for _, model, text in notes)
+    return f'<ol class="flags">\n{items}</ol>'
+
+
 def render(report: Report) -> str:
     info = provenance(report)
     title = f"Leaderboard: {dict(info).get('suite', report.results_dir.name)}"
@@ -47,6 +58,7 @@ def render(report: Report) -> str:
         f"<h1>{escape(title)}</h1>",
         _table(leaderboard_grid(report), "leaderboard"),
         f'<p class="legend">{escape(legend(report))}</p>',
+        _flag_list(report),
     ]
     for transfer in report.transfers:
         parts += [f"<h2>{escape(transfer_title(transfer))}</h2>", _table(transfer_grid(transfer), "transfer")]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.report.tables import TIMING, WORST, Report, Transfer
+from bench.report.tables import FLAG_LIST, TIMING, WORST, Report, Transfer
 
 
 def _plain(value: Any) -> Any:
@@ -31,7 +31,7 @@ def _model(report: Report, model: str, row: pd.Series) -> dict[str, Any]:
     out: dict[str, Any] = {
         "model": model,
         "name": row["name"],
-        "flags": row["flags"].split("; ") if row["flags"] else [],
+        "flags": list(row[FLAG_LIST]),
         "cells": {c.attack: {"label": c.label, **cell(c.label, TIMING)} for c in report.columns},
     }
     if report.worst_columns:

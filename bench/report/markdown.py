@@ -7,6 +7,7 @@ from tabulate import tabulate
 from bench.report.tables import (
     Grid,
     Report,
+    flag_notes,
     leaderboard_grid,
     legend,
     provenance,
@@ -36,6 +37,9 @@ def render(report: Report) -> str:
     info = dict(provenance(report))
     title = f"# Leaderboard: {info.get('suite', report.results_dir.name)}"
     sections = [title, _table(leaderboard_grid(report)), legend(report)]
+    notes = flag_notes(report)
+    if notes:
+        sections.append("Flags:\n\n" + "\n".join(f"{n}. {model}: {text}" for n, model, text in notes))
     for transfer in report.transfers:
         sections += [f"## {transfer_title(transfer)}", _table(transfer_grid(transfer))]
     sections += ["## Timing (wall time, examples per second)", _table(timing_grid(report))]

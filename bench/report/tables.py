@@ -18,6 +18,7 @@ from bench.zoo import all_cards
 
 WORST = "Worst case"
 FLAG = "⚠"
+FLAG_LIST = "flag_list"  # leaderboard column: the flags of a row as a list (not written to CSV)
 MISSING = "—"
 DISTORTION = "Av. distortion"
 DISTORTION_KEY = "Av. min. distortion"  # card ``reported`` key shown beside a source row's distortion
@@ -307,6 +308,7 @@ def _leaderboard(
             row[f"{group.label}_n"] = result.get("n")
             row[f"{group.label}_reported"] = _number(paper.get(group.label))
         row["flags"] = "; ".join(flags)
+        row[FLAG_LIST] = flags  # the items themselves: evidence text may contain "; "
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("model")
     n_columns = [f"{label}_n" for label in [c.label for c in columns] + [e.label for e in extra] + [w.label for w in worst]]
@@ -374,18 +376,45 @@ def has_flags(report: Report) -> bool:
     return bool((report.leaderboard["flags"] != "").any())
 
 
+def short_flag(flag: str) -> str:
+    """A flag's name without its evidence, so a flagged row stays one line tall.
+
+    Flags read "<attack>: <check>: <evidence>"; the evidence goes to the numbered notes under the
+    table (``flag_notes``). A flag without evidence ("<attack>: <text>") is kept whole.
+    """
+    head, sep, _ = flag.rpartition(": ")
+    return head if sep and ": " in head else flag
+
+
+def flag_notes(report: Report) -> list[tuple[int, str, str]]:
+    """(number, model, full flag text), numbered in leaderboard row order."""
+    notes: list[tuple[int, str, str]] = []
+    for model, row in report.leaderboard.iterrows():
+        for flag in row[FLAG_LIST]:
+            notes.append((len(notes) + 1, str(model), flag))
+    return notes
+
+
+def _flag_cells(report: Report) -> dict[str, str]:
+    cells: dict[str, list[str]] = {}
+    for number, model, flag in flag_notes(report):
+        cells.setdefault(model, []).append(f"{short_flag(flag)} [{number}]")
+    return {model: "; ".join(items) for model, items in cells.items()}
+
+
 def leaderboard_grid(report: Report) -> Grid:
     """Measured value with the card's reported one beside it; n in the header when shared."""
     frame = report.leaderboard
     common = {label: _common_n(frame[f"{label}_n"]) for label in report.labels}
     header = ["Model"] + [label if n is None else f"{label} (n={n})" for label, n in common.items()]
+    flags = _flag_cells(report)
     rows = []
-    for _, row in frame.iterrows():
+    for model, row in frame.iterrows():
         texts = [str(row["name"])]
         for label in report.labels:
             n = row[f"{label}_n"] if common[label] is None else pd.NA
             texts.append(_value_text(row[label], row[f"{label}_reported"], n))
-        rows.append(texts + ([str(row["flags"])] if has_flags(report) else []))
+        rows.append(texts + ([flags.get(str(model), "")] if has_flags(report) else []))
     return header + (["Flags"] if has_flags(report) else []), rows
 
 
@@ -441,7 +470,7 @@ def legend(report: Report) -> str:
         attacks = ", ".join(map(report.label_of, group.attacks))
         parts.append(f"{group.label} = right under every one of {attacks} (shared examples only)")
     if has_flags(report):
-        parts.append(f"{FLAG} = flagged, see Flags")
+        parts.append(f"{FLAG} = flagged, see Flags and the numbered notes below the table")
     for ext in report.extra_columns:
         what = "1 - value" if ext.field == "error" else f"extra.{ext.field}"
         parts.append(f"{ext.label} = {what} of {report.label_of(ext.attack)}")
