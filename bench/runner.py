@@ -21,6 +21,7 @@ from tqdm import tqdm
 from bench import zoo
 from bench.attacks import Context, get_kind
 from bench.attacks.base import CellKind
+from bench.attacks.spec import hashed_params
 from bench.batch_size import batch_size_for
 from bench.data.mnist import load_mnist
 from bench.device import configure_threads, resolve_device
@@ -38,7 +39,7 @@ def attack_seed(suite_seed: int, attack_id: str) -> int:
 
 def config_hash(cfg: AttackConfig, indices: torch.Tensor | None, sha: str, seed: int, dataset: str, extra: Any = None) -> str:
     blob = json.dumps({
-        "kind": cfg.kind, "backend": cfg.backend, "params": cfg.params, "seed": seed, "dataset": dataset,
+        "kind": cfg.kind, "backend": cfg.backend, "params": hashed_params(get_kind(cfg.kind).params, cfg.params), "seed": seed, "dataset": dataset,
         "checkpoint": sha, "indices": hashlib.sha256(indices.numpy().tobytes()).hexdigest() if indices is not None else None,
         "extra": extra,
     }, sort_keys=True, default=str)

@@ -166,3 +166,14 @@ def test_bench_perf_end_to_end(tiny_zoo: Path, tmp_path: Path, monkeypatch: pyte
     assert "Self CPU" in out  # the profile table
     assert len(bsz.read_cache(tmp_path / "cache" / "batch_size.json")) == 1
     assert main([*args[:-5], "--batch-size", "0"]) == 1  # a bad batch size is a one-line error
+
+
+def test_perf_params_are_typed_by_the_attack_spec() -> None:
+    from bench.commands.perf import parse_params
+    from bench.errors import BenchError
+
+    assert parse_params("cw_l2", ["minimize=false", "steps=1000", "lr=0.02"]) == {"minimize": False, "steps": 1000, "lr": 0.02}
+    for bad, message in ((["minimize=0"], "true or false"), (["steps=0"], "must be > 0"), (["nope=1"], "KEY one of"),
+                         (["steps=1.5"], "must be int")):
+        with pytest.raises(BenchError, match=message):
+            parse_params("cw_l2", bad)

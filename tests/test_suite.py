@@ -442,3 +442,21 @@ def test_worst_case_mapping_problem_names_the_included_file(tmp_path: Path) -> N
         f"{tmp_path / 'base.yaml'}: leaderboard.worst_case.0.1: attack 'pgd' has eps 0.2, not 0.1"
     ]
     assert base.is_file()
+
+
+def test_a_late_parameter_at_its_default_keeps_config_hashes() -> None:
+    """CW's ``minimize`` came after CW cells existed: at its default it must not invalidate them."""
+    import dataclasses
+
+    import torch
+
+    from bench.runner import config_hash
+    from bench.suite import AttackConfig, ExampleSelection
+
+    params = {"steps": 10, "binary_search_steps": 2, "initial_const": 0.01, "confidence": 0.0, "lr": 0.01,
+              "surface": "logprob", "abort_early": True}
+    cfg = AttackConfig("cw", "cw_l2", "native", params, ExampleSelection("test", 3), "CW", {})
+    h = config_hash(cfg, torch.arange(3), "ab", 0, "mnist")
+    assert config_hash(dataclasses.replace(cfg, params={**params, "minimize": True}), torch.arange(3), "ab", 0, "mnist") == h
+    assert config_hash(dataclasses.replace(cfg, params={**params, "minimize": False}), torch.arange(3), "ab", 0, "mnist") != h
+    assert config_hash(dataclasses.replace(cfg, params={**params, "steps": 11}), torch.arange(3), "ab", 0, "mnist") != h

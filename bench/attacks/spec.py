@@ -15,6 +15,9 @@ class Param:
     check: Callable[[Any], str | None] | None = None
     doc: str = ""
     ref: bool = False  # the value (a str or list of str) names other attacks of the suite
+    # Added after results existed, with a default that reproduces them: left out of a cell's
+    # config hash while at its default, so those cells stay valid (bench.runner.config_hash).
+    late: bool = False
 
 
 def positive(v: Any) -> str | None:
@@ -73,3 +76,8 @@ def resolve_params(spec: dict[str, Param], params: dict[str, Any] | None) -> dic
     out = {k: p.default for k, p in spec.items()}
     out.update(params or {})
     return out
+
+
+def hashed_params(spec: dict[str, Param], params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` as a cell's config hash sees them: ``late`` parameters at their default left out."""
+    return {k: v for k, v in params.items() if not (k in spec and spec[k].late and v == spec[k].default)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from bench.errors import BenchError
 
@@ -10,6 +11,37 @@ PRESETS = {
     "pgd": ("pgd_linf", {"eps": 0.3, "steps": 100, "step_size": 0.01}),
     "cw": ("cw_l2", {"steps": 100, "binary_search_steps": 3, "initial_const": 0.01, "lr": 0.01}),
 }
+
+
+def parse_params(kind_name: str, items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` overrides, typed and checked by the attack kind's own parameter spec."""
+    from bench.attacks import get_kind
+    from bench.attacks.spec import validate_params
+
+    spec = get_kind(kind_name).params
+    out: dict[str, Any] = {}
+    for item in items:
+        key, _, text = item.partition("=")
+        if not text or key not in spec:
+            raise BenchError(f"--param {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(spec))}")
+        types = spec[key].type if isinstance(spec[key].type, tuple) else (spec[key].type,)
+        if bool in types:
+            if text.lower() not in ("true", "false"):
+                raise BenchError(f"--param {item!r}: expected true or false")
+            out[key] = text.lower() == "true"
+        elif int in types and text.lstrip("-").isdigit():
+            out[key] = int(text)
+        elif float in types or int in types:
+            try:
+                out[key] = float(text)
+            except ValueError:
+                raise BenchError(f"--param {item!r}: expected a number") from None
+        else:
+            out[key] = text
+    problems = validate_params(spec, out, "--param")
+    if problems:
+        raise BenchError(problems[0])
+    return out
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
@@ -24,12 +56,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
     threads = configure_threads()
     device = resolve_device(args.device)
     kind, params = PRESETS[args.attack]
-    params = dict(params)
-    for item in args.param or []:
-        key, _, value = item.partition("=")
-        if not value:
-            raise BenchError(f"--param {item!r}: expected KEY=VALUE")
-        params[key] = type(params.get(key, 1.0))(float(value)) if key in params else float(value)
+    params = {**params, **parse_params(kind, args.param or [])}
     model = zoo.load(args.model, device)
     split = load_mnist("test", args.data_dir)
     x, y = split.x[args.offset : args.offset + args.n], split.y[args.offset : args.offset + args.n]

@@ -54,7 +54,10 @@ def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, no
 
 
 def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, steps: int, binary_search_steps: int,
-          initial_const: float, confidence: float, lr: float, surface: str = "logprob", abort_early: bool = True) -> torch.Tensor:
+          initial_const: float, confidence: float, lr: float, surface: str = "logprob", abort_early: bool = True,
+          minimize: bool = True) -> torch.Tensor:
+    """CW-L2 as the library publishes it. ``minimize`` is accepted and ignored: the library always
+    keeps minimising after a find; the examples it finds are the same either way."""
     from art.attacks.evasion import CarliniL2Method
 
     seed_everything(ctx.seed)
