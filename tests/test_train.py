@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from bench.zoo.card import load_card
 from bench.train import train_model
+from bench.train.progress import Progress, progress
 
 RECIPE = {"epochs": 2, "batch_size": 100, "lr": 1e-2, "noise_std": 0.3, "max_shift_px": 1.0, "max_rot_deg": 5.0, "seed": 3,
           "train_subset": {"split_seed": 1, "part": 0, "parts": 60}}
@@ -34,6 +35,7 @@ def test_resumed_training_matches_uninterrupted(tiny_zoo: Path, tmp_path: Path) 
     res_a = train_model(load_card(a), save_every_s=1e9)
     part = train_model(load_card(b), max_epochs=1)
     assert part["finished"] is False and (b / "training" / "state.safetensors").is_file()
+    assert progress(load_card(b)) == Progress(0, 1, 2)  # no checkpoint yet, one epoch of two done
     res_b = train_model(load_card(b))
     assert res_a["finished"] and res_b["finished"]
     wa, wb = load_file(str(a / "weights.safetensors")), load_file(str(b / "weights.safetensors"))
@@ -59,8 +61,11 @@ def test_continue_phase_extends_a_finished_model_exactly(tiny_zoo: Path, tmp_pat
     card = yaml.safe_load((b / "card.yaml").read_text())
     card["training"]["continue"] = [phase]
     (b / "card.yaml").write_text(yaml.safe_dump(card))
+    assert progress(load_card(b)) == Progress(2, 2, 3)  # planned, not yet run
+    assert progress(load_card(b)).text() == "2 (training 2/3)"
     second = train_model(load_card(b), save_every_s=1e9)
     assert first["epochs_done"] == 2 and second["epochs_done"] == 3
+    assert progress(load_card(b)).text() == "3" and yaml.safe_load((b / "card.yaml").read_text())["training"]["epochs_trained"] == 3
     wa, wb = load_file(str(a / "weights.safetensors")), load_file(str(b / "weights.safetensors"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert any(not torch.equal(w_first[k], wb[k]) for k in wb)

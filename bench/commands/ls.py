@@ -21,13 +21,16 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.what == "models":
         from bench import zoo
 
+        from bench.train.progress import progress
+
         rows = []
         for mid, card in zoo.all_cards().items():
             acc = card.measured.get("clean_accuracy")
             status = "ok" if card.checkpoint_path.is_file() and card.sha256 else "not trained"
-            rows.append([mid, card.data["family"], ",".join(card.tags), f"{acc:.4f}" if acc is not None else "-", status,
-                         str(card.data["description"]).split(". ")[0][:70]])
-        print(tabulate(rows, headers=["id", "family", "tags", "clean acc", "checkpoint", "description"]))
+            prog = progress(card)
+            rows.append([mid, card.data["family"], ",".join(card.tags), f"{acc:.4f}" if acc is not None else "-",
+                         prog.text() if prog else "-", status, str(card.data["description"]).split(". ")[0][:60]])
+        print(tabulate(rows, headers=["id", "family", "tags", "clean acc", "epochs", "checkpoint", "description"]))
     elif args.what == "attacks":
         from bench.attacks import KINDS
 

@@ -289,6 +289,7 @@ def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: floa
     data = dict(card.data)
     training = dict(data.get("training") or {})
     training.update({
+        "epochs_trained": epochs,  # every phase, the first and each of ``continue``
         "wall_time_s": round(elapsed, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {platform.processor() or 'cpu'}",
         "device": str(dev),
