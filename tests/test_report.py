@@ -320,6 +320,25 @@ def test_flag_evidence_goes_to_numbered_notes(results: Path) -> None:
     assert model_b["flags"] == [f"CW: {FLAG}", f"CW: {evidence}"]
 
 
+def test_cells_of_an_older_checkpoint_are_flagged_stale(results: Path, tmp_path: Path) -> None:
+    """After a model is retrained, its old cells must not pass for the shipped weights."""
+    card_path = tmp_path / "zoo" / "model_a" / "card.yaml"
+    card = yaml.safe_load(card_path.read_text())
+    card["checkpoint"]["sha256"] = "12345678" + "0" * 56
+    card_path.write_text(yaml.safe_dump(card))
+    assert build(results).leaderboard.loc["ModelA", "flags"] == ""  # cells that record no checkpoint: nothing to say
+    for attack in ("benign", "pgd"):
+        path = results / "cells" / "ModelA" / f"{attack}.json"
+        _write(path, {**json.loads(path.read_text()), "checkpoint_sha256": "abcdef01" + "0" * 56})
+    path = results / "cells" / "ModelA" / "cw.json"
+    _write(path, {**json.loads(path.read_text()), "checkpoint_sha256": card["checkpoint"]["sha256"]})
+    flags = build(results).leaderboard.loc["ModelA", "flag_list"]
+    assert flags == ["Zoo: stale checkpoint: 2 of 4 cells computed on checkpoint abcdef01, the zoo's is now 12345678; "
+                     "bench run recomputes them"]
+    row_a = next(line for line in markdown_text(results).splitlines() if line.startswith("| ModelA"))
+    assert "Zoo: stale checkpoint [2]" in row_a  # ModelB, the first row, holds note 1
+
+
 def test_unknown_format(results: Path) -> None:
     with pytest.raises(BenchError, match="unknown report format"):
         render(results, ["pdf"])

@@ -122,7 +122,7 @@ def build(results_dir: Path) -> Report:
     worst = _worst_columns(board.get("worst_case"), attacks, results_dir)
     extra = _extra_columns(board.get("extra_columns"), attacks, columns, results_dir, worst)
     reported = _reported_by_model()
-    frame = _leaderboard(results_dir, cells, models, columns, worst, reported, extra)
+    frame = _leaderboard(results_dir, cells, models, columns, worst, reported, extra, _checkpoints_by_model())
     return Report(results_dir, run, suite, columns, worst, frame, _transfers(cells, models, attacks, reported), extra)
 
 
@@ -255,6 +255,25 @@ def _reported_by_model() -> dict[str, dict[str, Any]]:
         return {}
 
 
+def _checkpoints_by_model() -> dict[str, str]:
+    """The sha256 each zoo card names now, to tell results of an older checkpoint."""
+    try:
+        return {model: card.sha256 for model, card in all_cards().items() if card.sha256}
+    except (BenchError, OSError):
+        return {}
+
+
+def _stale(cells: dict[str, dict[str, Any]], sha: str | None) -> list[str]:
+    """A flag when cells were computed on another checkpoint than the zoo's card names now
+    (the model was retrained after the run): their numbers describe weights no longer shipped."""
+    old = [c for c in cells.values() if sha and c.get("checkpoint_sha256") not in (None, sha)]
+    if not old:
+        return []
+    was = sorted({str(c["checkpoint_sha256"])[:8] for c in old})
+    return [f"Zoo: stale checkpoint: {len(old)} of {len(cells)} cells computed on checkpoint {', '.join(was)}, "
+            f"the zoo's is now {sha[:8]}; bench run recomputes them"]
+
+
 def _number(value: Any) -> float:
     """A float, or NaN for anything that is not a real number (missing, null, text, bool)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -282,11 +301,12 @@ def _leaderboard(
     worst: list[WorstColumn],
     reported: dict[str, dict[str, Any]],
     extra: list[ExtraColumn] | None = None,
+    checkpoints: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     extra = extra or []
     rows = []
     for model in models:
-        flags = _flags(cells[model])
+        flags = _stale(cells[model], (checkpoints or {}).get(model)) + _flags(cells[model])
         row: dict[str, Any] = {"model": model, "name": f"{model} {FLAG}" if flags else model}
         paper = reported.get(model, {})
         for col in columns:
