@@ -54,7 +54,7 @@ def _cw_native(model_id: str, n: int, params: dict, **extra: object) -> tuple[to
     k = get_kind("cw_l2")
     p = k.resolve(params)
     ctx = Context(device=torch.device("cpu"), seed=0, batch_size=50)
-    x_adv = native.cw_l2(model, x, y, ctx=ctx, **p, **extra)
+    x_adv = native.cw_l2(model, x, y, ctx=ctx, **{**p, **extra})
     return x, y, x_adv, verify(model, x, x_adv, y, k.threat(p), torch.device("cpu"))
 
 
