@@ -80,6 +80,19 @@ class Runner:
             self._models = {model_id: zoo.registry.load_from_card(self.cards[model_id], self.device)}
         return self._models[model_id]
 
+    def _models_of_the_folder(self) -> dict[str, str | None]:
+        """Checkpoints of every model with cells in the folder: this run's, and those an earlier
+        run of the same suite left there (a ``--model`` run adds rows, it does not hide others)."""
+        path = self.store.root / "run.json"
+        try:
+            before = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, json.JSONDecodeError):
+            before = {}
+        same_suite = (before.get("suite") or {}).get("name") == self.suite.name
+        earlier = before.get("models") if same_suite and isinstance(before.get("models"), dict) else {}
+        kept = {m: s for m, s in earlier.items() if m not in self.model_ids and (self.store.root / "cells" / m).is_dir()}
+        return {**kept, **{m: self.cards[m].sha256 for m in self.model_ids}}
+
     def run(self) -> dict[str, Any]:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         t0 = time.time()
@@ -102,7 +115,7 @@ class Runner:
             "git_commit": git_commit(), "packages": package_versions(), "device": str(self.device), "threads": self.threads,
             "seed": self.suite.seed, "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "wall_time_s": round(time.time() - t0, 2), "cells_computed": computed, "cells_skipped": skipped,
-            "models": {m: self.cards[m].sha256 for m in self.model_ids},
+            "models": self._models_of_the_folder(),
             "attacks": [a.id for a in self.suite.attacks],
         }
         atomic_write_json(self.store.root / "run.json", run)

@@ -120,3 +120,14 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1 and "missing.yaml" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "bench.cli", "leaderboard", str(tmp_path / "nothing")], capture_output=True, text=True)
     assert proc.returncode == 1 and "no results" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_model_subset_run_keeps_the_other_models_of_the_folder(tiny_zoo: Path, tmp_path: Path) -> None:
+    """`bench run --model X` adds X's rows; run.json still names every model with cells there."""
+    suite = write_suite(tmp_path, "subset", attacks=SUITE["attacks"][:2], leaderboard={})
+    assert main(["run", str(suite), "--device", "cpu", "--no-progress", "--model", "tiny-linear"]) == 0
+    assert main(["run", str(suite), "--device", "cpu", "--no-progress", "--model", "tiny-constant"]) == 0
+    run = json.loads((tmp_path / "subset" / "run.json").read_text())
+    assert list(run["models"]) == ["tiny-linear", "tiny-constant"]
+    board = (tmp_path / "subset" / "leaderboard.md").read_text()
+    assert "| tiny-linear" in board and "| tiny-constant" in board
