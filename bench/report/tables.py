@@ -121,8 +121,10 @@ def build(results_dir: Path) -> Report:
     columns = _columns(board.get("columns"), attacks, results_dir)
     worst = _worst_columns(board.get("worst_case"), attacks, results_dir)
     extra = _extra_columns(board.get("extra_columns"), attacks, columns, results_dir, worst)
-    reported = _reported_by_model()
-    frame = _leaderboard(results_dir, cells, models, columns, worst, reported, extra, _checkpoints_by_model())
+    cards = _zoo_cards()
+    reported = {model: card.reported for model, card in cards.items()}
+    checkpoints = {model: card.sha256 for model, card in cards.items() if card.sha256}
+    frame = _leaderboard(results_dir, cells, models, columns, worst, reported, extra, checkpoints)
     return Report(results_dir, run, suite, columns, worst, frame, _transfers(cells, models, attacks, reported), extra)
 
 
@@ -247,18 +249,11 @@ def _worst_ids(ids: list[Any], attacks: Attacks, results_dir: Path, key: str) ->
     return ids
 
 
-def _reported_by_model() -> dict[str, dict[str, Any]]:
-    """Card ``reported`` values by model id; an unreadable zoo only costs the paper values."""
+def _zoo_cards() -> dict[str, Any]:
+    """The zoo's cards, read once per report: paper values and current checkpoints. An unreadable
+    zoo only costs those (no "paper" values, no stale-checkpoint flags)."""
     try:
-        return {model: card.reported for model, card in all_cards().items()}
-    except (BenchError, OSError):
-        return {}
-
-
-def _checkpoints_by_model() -> dict[str, str]:
-    """The sha256 each zoo card names now, to tell results of an older checkpoint."""
-    try:
-        return {model: card.sha256 for model, card in all_cards().items() if card.sha256}
+        return dict(all_cards())
     except (BenchError, OSError):
         return {}
 
