@@ -138,7 +138,7 @@ class Runner:
         bar = tqdm(total=total, desc=f"{model_id} / {cfg.id}", unit="ex" if indices is not None else "it",
                    disable=not self.progress, dynamic_ncols=True, leave=False)
         batch_size = batch_size_for(self.suite, model, card.sha256, self.device)  # measured when the suite sets none
-        ctx = Context(device=self.device, seed=seed, batch_size=batch_size, progress=bar.update,
+        ctx = Context(device=self.device, seed=seed, batch_size=batch_size, progress=bar.update, status=bar.set_postfix_str,
                       extra={"store": self.store, "models": self.model_ids, "suite": self.suite, "data_dir": self.data_dir})
         t0 = time.time()
         if isinstance(kind, CellKind):

@@ -86,3 +86,32 @@ def test_cw_host_reads_every_k_steps(tiny_zoo: Path) -> None:
     assert reads[8] <= bs * (1 + 10 + steps // 8), reads
     assert reads[1] > reads[8], reads
     assert torch.equal(robust[1], robust[8])
+
+
+def test_cw_reports_where_a_long_batch_is(tiny_zoo: Path) -> None:
+    """A CW batch can run for half an hour: the runner's bar hears the search step and how many
+    examples it still works on: within a search step the count never rises (rows only leave),
+    and with minimize=False each search step starts with no more rows than the last (found
+    examples retire; stalled ones come back for the next constant)."""
+    import re
+
+    from bench.attacks.backends import native
+
+    model = zoo.load("tiny-linear")
+    split = load_mnist("test")
+    x, y = split.x[:40], split.y[:40]
+    msgs: list[str] = []
+    ctx = Context(device=torch.device("cpu"), seed=0, batch_size=40, status=msgs.append)
+    native.cw_l2(model, x, y, ctx=ctx, **{**get_kind("cw_l2").resolve(CW_EXIT), "minimize": False})
+    parsed = [re.fullmatch(r"search (\d+)/4, step (\d+): (\d+) of 40 left", m) for m in msgs]
+    assert msgs and all(parsed), msgs[:3]
+    searches = [int(p.group(1)) for p in parsed]
+    left = [int(p.group(3)) for p in parsed]
+    assert searches[0] == 1 and searches == sorted(searches) and len(set(searches)) > 1
+    per_search: dict[int, list[int]] = {}
+    for s, n_left in zip(searches, left):
+        per_search.setdefault(s, []).append(n_left)
+    for counts in per_search.values():
+        assert counts == sorted(counts, reverse=True), per_search
+    starts = [counts[0] for counts in per_search.values()]
+    assert starts == sorted(starts, reverse=True) and starts[-1] < starts[0], per_search

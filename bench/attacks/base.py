@@ -27,6 +27,7 @@ class Context:
     seed: int
     batch_size: int = 250
     progress: Any = None  # callable(n_done) for progress bars, or None
+    status: Any = None  # callable(str): where a long batch is (e.g. CW's search step), or None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
