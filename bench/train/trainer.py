@@ -133,6 +133,9 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
     opts = fresh_optimizers(plan[0]["lr"])
     alt = r.get("alternate") or {}
     k_steps, j_steps = int(alt.get("input_steps", 1)), int(alt.get("label_steps", 1))
+    # the label encoder gets j of every k + j steps; at Adam's lr it moves ~lr per step, so on a
+    # short budget its code stays near its random init unless its lr is scaled (card notes)
+    label_lr_scale = float(alt.get("label_lr_scale", 1.0))
     hinge = dict(r.get("code_hinge") or {})
     if hinge and not hasattr(model, "code_hinge_loss"):
         raise BenchError(f"{card.path}: training.code_hinge: model {card.id} has no code_hinge_loss")
@@ -199,6 +202,8 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
             opt = opts[name]
             for g in opt.param_groups:
                 g["lr"] = _lr(plan[ph]["lr"], step - phase_first_step, phase_steps, plan[ph]["schedule"])
+                if name == "theta":
+                    g["lr"] *= label_lr_scale
             if warming:
                 loss = model.code_hinge_loss(x, y)
             else:
