@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from bench.zoo.card import load_card
 from bench.train import train_model
 from bench.train.progress import Progress, progress
+from bench.zoo.registry import build
 
 RECIPE = {"epochs": 2, "batch_size": 100, "lr": 1e-2, "noise_std": 0.3, "max_shift_px": 1.0, "max_rot_deg": 5.0, "seed": 3,
           "train_subset": {"split_seed": 1, "part": 0, "parts": 60}}
@@ -95,8 +96,6 @@ def test_label_encoder_lr_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         }
         (folder / "card.yaml").write_text(yaml.safe_dump(card))
         torch.manual_seed(3)
-        from bench.zoo.registry import build
-
         init = build(load_card(folder)).label_encoder.detach().clone()
         assert train_model(load_card(folder), save_every_s=1e9)["finished"]
         moved[scale] = float((load_file(str(folder / "weights.safetensors"))["label_encoder"] - init).abs().max())

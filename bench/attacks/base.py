@@ -8,7 +8,7 @@ The harness, not the attack, owns the verdict: a kind returns candidate inputs, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 
@@ -27,7 +27,7 @@ class Context:
     seed: int
     batch_size: int = 250
     progress: Any = None  # callable(n_done) for progress bars, or None
-    status: Any = None  # callable(str): where a long batch is (e.g. CW's search step), or None
+    status: Callable[[str], None] | None = None  # where a long batch is (e.g. CW's search step)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
