@@ -131,3 +131,24 @@ def test_a_model_subset_run_keeps_the_other_models_of_the_folder(tiny_zoo: Path,
     assert list(run["models"]) == ["tiny-linear", "tiny-constant"]
     board = (tmp_path / "subset" / "leaderboard.md").read_text()
     assert "| tiny-linear" in board and "| tiny-constant" in board
+
+
+def test_an_attack_subset_run_computes_only_those_cells(tiny_zoo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`bench run --attack ID` computes only that attack's cells; a later full run reuses them."""
+    suite = write_suite(tmp_path, "attacks", attacks=SUITE["attacks"][:2], leaderboard={})
+    assert main(["run", str(suite), "--device", "cpu", "--no-progress", "--no-leaderboard", "--attack", "pgd"]) == 0
+    cells = sorted(p.stem for p in (tmp_path / "attacks" / "cells" / "tiny-linear").glob("*.json"))
+    assert cells == ["pgd"]
+    capsys.readouterr()
+    assert main(["run", str(suite), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
+    err = capsys.readouterr().err
+    assert "skip tiny-linear / pgd (done)" in err and "tiny-linear / benign: accuracy" in err
+
+
+def test_an_unknown_attack_id_is_a_one_line_error(tiny_zoo: Path, tmp_path: Path) -> None:
+    suite = write_suite(tmp_path, "bad_attack", attacks=SUITE["attacks"][:2], leaderboard={})
+    env = dict(os.environ)
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "run", str(suite), "--device", "cpu", "--attack", "pgdd"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: --attack pgdd: not an attack of suite tiny_smoke (benign, pgd)"]

@@ -17,8 +17,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out:
         suite.out_dir = Path(args.out)
     runner = Runner(suite, device=args.device, data_dir=args.data_dir, force=args.force, only_models=args.model,
+                    only_attacks=args.attack,
                     progress=not args.no_progress, log=lambda s: print(s, file=sys.stderr))
-    print(f"suite {suite.name} v{suite.version}: {len(runner.model_ids)} models x {len(suite.attacks)} attacks "
+    print(f"suite {suite.name} v{suite.version}: {len(runner.model_ids)} models x {len(runner.attacks)} attacks "
           f"on {runner.device} ({runner.threads} threads) -> {suite.out_dir}", file=sys.stderr)
     try:
         run = runner.run()
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--data-dir", default=None, help="folder with the MNIST files (default: $BENCH_DATA_DIR, else a cache dir)")
     r.add_argument("--force", action="store_true", help="recompute cells that are already complete")
     r.add_argument("--model", action="append", help="only this model (repeatable)")
+    r.add_argument("--attack", action="append", help="only this attack id of the suite (repeatable)")
     r.add_argument("--out", default=None, help="results folder (default: the suite's outputs.dir)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.add_argument("--no-leaderboard", action="store_true", help="do not render the leaderboard at the end")
