@@ -339,6 +339,23 @@ def test_cells_of_an_older_checkpoint_are_flagged_stale(results: Path, tmp_path:
     assert "Zoo: stale checkpoint [2]" in row_a  # ModelB, the first row, holds note 1
 
 
+def test_an_unbounded_attack_that_leaves_examples_unbroken_is_flagged(results: Path) -> None:
+    """CW with no budget must break every example: what it leaves is an attack failure, said beside
+    the number; a budgeted attack (PGD at eps 0.3) that leaves examples is not flagged."""
+    def set_cell(attack: str, count: int, threat: dict) -> None:
+        path = results / "cells" / "ModelA" / f"{attack}.json"
+        _write(path, {**json.loads(path.read_text()), "count": count, "value": count / 4, "n": 4, "threat": threat})
+
+    set_cell("pgd", 3, {"norm": "linf", "eps": 0.3})
+    set_cell("cw", 0, {"norm": "l2", "eps": None})
+    assert build(results).leaderboard.loc["ModelA", "flag_list"] == []
+    set_cell("cw", 1, {"norm": "l2", "eps": None})
+    (flag,) = build(results).leaderboard.loc["ModelA", "flag_list"]
+    assert flag.startswith("CW: unbounded attack failed: 1 of 4 examples not broken with no distortion limit")
+    row_a = next(line for line in markdown_text(results).splitlines() if line.startswith("| ModelA"))
+    assert "CW: unbounded attack failed [" in row_a and "gradient masking" not in row_a
+
+
 def test_unknown_format(results: Path) -> None:
     with pytest.raises(BenchError, match="unknown report format"):
         render(results, ["pdf"])

@@ -269,6 +269,27 @@ def _stale(cells: dict[str, dict[str, Any]], sha: str | None) -> list[str]:
             f"the zoo's is now {sha[:8]}; bench run recomputes them"]
 
 
+def _unbounded_failures(cells: dict[str, dict[str, Any]]) -> list[str]:
+    """A flag per attack with no distortion budget (CW, BSA) that left examples unbroken.
+
+    Why: with no budget an attack can always move an image to one the model assigns another class
+    (unless the model never predicts one), so every example it could not break is a failure of the
+    attack, typically gradient masking, not robustness (Carlini et al. 2019, "On Evaluating
+    Adversarial Robustness": unbounded attacks must reach 100% success). The column stays as
+    measured, since it is the protocol's number; the flag says how to read it."""
+    flags = []
+    for attack, cell in cells.items():
+        threat = cell.get("threat") or {}
+        count, n = cell.get("count"), cell.get("n")
+        if not cell.get("adversarial") or cell.get("metric") != "robust_accuracy" or "eps" not in threat:
+            continue
+        if threat["eps"] is None and isinstance(count, int) and count > 0:
+            flags.append(f"{cell.get('label') or attack}: unbounded attack failed: {count} of {n} examples not broken with "
+                         f"no distortion limit, an attack failure (e.g. gradient masking), not robustness (see the "
+                         f"adaptive attacks of suites/mnist_adaptive.yaml)")
+    return flags
+
+
 def _number(value: Any) -> float:
     """A float, or NaN for anything that is not a real number (missing, null, text, bool)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -301,7 +322,7 @@ def _leaderboard(
     extra = extra or []
     rows = []
     for model in models:
-        flags = _stale(cells[model], (checkpoints or {}).get(model)) + _flags(cells[model])
+        flags = _stale(cells[model], (checkpoints or {}).get(model)) + _flags(cells[model]) + _unbounded_failures(cells[model])
         row: dict[str, Any] = {"model": model, "name": f"{model} {FLAG}" if flags else model}
         paper = reported.get(model, {})
         for col in columns:
