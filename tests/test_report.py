@@ -356,6 +356,15 @@ def test_an_unbounded_attack_that_leaves_examples_unbroken_is_flagged(results: P
     assert "CW: unbounded attack failed [" in row_a and "gradient masking" not in row_a
 
 
+def test_clean_accuracy_on_the_whole_test_set_keeps_four_decimals(results: Path) -> None:
+    """0.9898 on 10,000 images must not read as 0.990 beside a 0.990 target; n=4 keeps three."""
+    path = results / "cells" / "ModelA" / "benign.json"
+    _write(path, {**json.loads(path.read_text()), "value": 0.9898, "n": 10000, "count": 9898})
+    row_a = next(line for line in markdown_text(results).splitlines() if line.startswith("| ModelA"))
+    assert "| 0.9898 (paper 0.9905, n=10000) |" in row_a and "0.990 " not in row_a
+    assert "| 0.750 (paper 0.09" in row_a
+
+
 def test_unknown_format(results: Path) -> None:
     with pytest.raises(BenchError, match="unknown report format"):
         render(results, ["pdf"])
