@@ -51,6 +51,7 @@ class Figure:
     metric: str
     value: float
     n: int
+    n_from_data: bool = False  # n is a count the data decided (see AttackKind.n_from_data)
 
     @property
     def key(self) -> Key:
@@ -109,11 +110,18 @@ def collect_figures(results_dir: Path) -> list[Figure]:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BenchError(f"{path}: unreadable cell ({type(exc).__name__}: {exc})") from None
         model, attack = path.parent.name, path.stem
-        figures.append(Figure(model, attack, metric, value, n))
-        sources = (cell.get("extra") or {}).get("sources") if cell.get("kind") == "transfer" else None
-        for src, entry in sorted((sources or {}).items()):
-            figures.append(Figure(model, attack, TRANSFER_PREFIX + src, _number(entry.get("error_rate")), int(entry.get("n", 0))))
+        from_data = _n_from_data(cell.get("kind"))
+        figures.append(Figure(model, attack, metric, value, n, from_data))
+        sources = (cell.get("extra") or {}).get("sources") if from_data else None
+        for src, entry in sorted((sources or {}).items()) if isinstance(sources, dict) else ():
+            figures.append(Figure(model, attack, TRANSFER_PREFIX + src, _number(entry.get("error_rate")), int(entry.get("n", 0)), True))
     return figures
+
+
+def _n_from_data(kind: Any) -> bool:
+    from bench.attacks import KINDS
+
+    return isinstance(kind, str) and kind in KINDS and KINDS.get(kind).n_from_data
 
 
 def _number(value: Any) -> float:
@@ -177,8 +185,13 @@ def tolerance(tolerances: dict[str, Any], attack: str, metric: str, p: float, n:
     return max(float(match.group(1)) * math.sqrt(p * (1 - p) / n), 1.0 / n)
 
 
-def compare(baseline: dict[str, Any], figures: list[Figure]) -> list[Row]:
-    """One row per figure in either the baseline or the run, baseline order first."""
+def compare(baseline: dict[str, Any], figures: list[Figure], suite_changed: bool = False) -> list[Row]:
+    """One row per figure in either the baseline or the run, baseline order first.
+
+    A figure whose n the data decides (``Figure.n_from_data``: a transfer cell counts the source's
+    verified adversarials, which float order on another machine can move by one or two) is compared
+    as a rate, with its tolerance on the smaller n; a changed n still fails when the suite changed
+    (``suite_changed``) and for every figure whose n the suite fixes."""
     tolerances = baseline.get("tolerances") or DEFAULT_TOLERANCES
     base = {(str(f["model"]), str(f["attack"]), str(f["metric"])): f for f in baseline["figures"]}
     now = {f.key: f for f in figures}
@@ -194,23 +207,28 @@ def compare(baseline: dict[str, Any], figures: list[Figure]) -> list[Row]:
             rows.append(Row(model, attack, metric, None, f.value, str(f.n), None, None, "ADDED", True))
             continue
         b_value, b_n = _number(base[key]["value"]), int(base[key]["n"])
-        rows.append(_compare_one(model, attack, metric, b_value, b_n, f, tolerance(tolerances, attack, metric, b_value, b_n)))
+        rate = f.n_from_data and not suite_changed
+        tol = tolerance(tolerances, attack, metric, b_value, min(b_n, f.n) if rate else b_n)
+        rows.append(_compare_one(model, attack, metric, b_value, b_n, f, tol, rate))
     return rows
 
 
-def _compare_one(model: str, attack: str, metric: str, b_value: float, b_n: int, f: Figure, tol: float) -> Row:
+def _compare_one(model: str, attack: str, metric: str, b_value: float, b_n: int, f: Figure, tol: float, rate: bool) -> Row:
     n = str(b_n) if b_n == f.n else f"{b_n}->{f.n}"
     if math.isnan(b_value) or math.isnan(f.value):
         same = math.isnan(b_value) and math.isnan(f.value)
         return Row(model, attack, metric, b_value, f.value, n, 0.0 if same else None, tol, "ok" if same else "FAIL (nan)", not same)
     delta = f.value - b_value
-    # n is fixed by the suite for a cell; for a transfer source it is the count of the source's
-    # adversarial examples, which legitimately moves with the source's own (checked) figure.
-    if b_n != f.n and not metric.startswith(TRANSFER_PREFIX):
+    if b_n != f.n and not rate:
         return Row(model, attack, metric, b_value, f.value, n, delta, tol, "FAIL (n changed)", True)
     if abs(delta) <= tol + EPS:
         return Row(model, attack, metric, b_value, f.value, n, delta, tol, "ok" if delta == 0 else "within tolerance", False)
     return Row(model, attack, metric, b_value, f.value, n, delta, tol, "FAIL up" if delta > 0 else "FAIL down", True)
+
+
+def _suite_changed(baseline: dict[str, Any], results_dir: Path) -> bool:
+    b, r = baseline.get("suite") or {}, _read_run(results_dir).get("suite") or {}
+    return bool(b.get("sha256") and r.get("sha256") and b["sha256"] != r["sha256"])
 
 
 def _notes(baseline: dict[str, Any], results_dir: Path) -> list[str]:
@@ -261,7 +279,7 @@ def check(results_dir: Path, baseline_path: Path, update: bool = False) -> Check
         rows = [Row(f.model, f.attack, f.metric, None, f.value, str(f.n), None, None, "ADDED", True) for f in figures]
         return CheckResult(rows, [f"note: created baseline {baseline_path} ({len(figures)} figures)"], updated=True)
     baseline = load_baseline(baseline_path)
-    rows = compare(baseline, figures)
+    rows = compare(baseline, figures, _suite_changed(baseline, results_dir))
     notes = _notes(baseline, results_dir)
     if update:
         atomic_write_json(Path(baseline_path), make_baseline(results_dir, figures, baseline.get("tolerances")))

@@ -18,10 +18,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (``bench ls models | head -1``): say nothing more.
+
+    stdout is pointed at /dev/null so the interpreter's final flush cannot raise again; the exit
+    status is the shell's for a process ended by SIGPIPE (141), so a pipeline under ``pipefail``
+    still sees that the output was cut."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     except ValidationError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)

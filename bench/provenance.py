@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
+from datetime import datetime, timezone
+from typing import Any
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("torch", "adversarial-robustness-toolbox", "foolbox", "numpy", "scipy", "safetensors")
+PACKAGES = ("torch", "adversarial-robustness-toolbox", "foolbox", "torchattacks", "numpy", "scipy", "safetensors")
 
 
 def package_versions() -> dict[str, str]:
@@ -31,4 +34,12 @@ def git_commit(path: Path | None = None) -> str:
 
 
 def machine() -> str:
-    return f"{platform.system()} {platform.machine()}, {platform.processor() or 'cpu'}"
+    return f"{platform.node() or 'unknown host'}: {platform.system()} {platform.machine()}, {platform.processor() or 'cpu'}, {os.cpu_count()} cores"
+
+
+def cell_provenance(device: Any, threads: int) -> dict[str, Any]:
+    """Who computed a cell: commit, machine, device, threads, library versions, and when."""
+    return {
+        "git_commit": git_commit(), "machine": machine(), "device": str(device), "threads": threads,
+        "packages": package_versions(), "computed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

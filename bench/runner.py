@@ -1,14 +1,18 @@
 """Run a suite: every selected model against every attack, one verified cell at a time.
 
 Cells already complete for the same configuration are skipped, so an interrupted run resumes
-where it stopped (``force=True`` recomputes). Transfer cells run last, once every source model's
-adversarial examples exist.
+where it stopped (``force=True`` recomputes). Inside a cell the examples are cut into shards
+(``shard_bounds``: fixed per kind, never per machine); each finished shard is kept until the cell
+is complete, so a killed run loses at most one shard. Transfer cells run last, once every source
+model's adversarial examples exist. A run that computes nothing writes nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import time
 import zlib
 from datetime import datetime, timezone
@@ -26,7 +30,7 @@ from bench.batch_size import batch_size_for
 from bench.data.mnist import load_mnist
 from bench.device import configure_threads, resolve_device
 from bench.errors import BenchError
-from bench.provenance import git_commit, package_versions
+from bench.provenance import cell_provenance, git_commit, machine, package_versions
 from bench.results import ResultsStore, atomic_write_json, atomic_write_text
 from bench.suite import AttackConfig, Suite
 from bench.verify import verify
@@ -38,12 +42,25 @@ def attack_seed(suite_seed: int, attack_id: str) -> int:
 
 
 def config_hash(cfg: AttackConfig, indices: torch.Tensor | None, sha: str, seed: int, dataset: str, extra: Any = None) -> str:
-    blob = json.dumps({
-        "kind": cfg.kind, "backend": cfg.backend, "params": hashed_params(get_kind(cfg.kind).params, cfg.params), "seed": seed, "dataset": dataset,
+    kind = get_kind(cfg.kind)
+    fields = {
+        "kind": cfg.kind, "backend": cfg.backend, "params": hashed_params(kind.params, cfg.params), "seed": seed, "dataset": dataset,
         "checkpoint": sha, "indices": hashlib.sha256(indices.numpy().tobytes()).hexdigest() if indices is not None else None,
         "extra": extra,
-    }, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    }
+    if kind.rng_version > 1:  # absent at 1, so cells of kinds whose draws never changed stay valid
+        fields["rng"] = kind.rng_version
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def shard_bounds(n: int, per_shard: int) -> list[tuple[int, int]]:
+    """[start, stop) of each shard: ceil(n / per_shard) shards of near-equal size (0: one shard).
+    A function of n and the kind only, so every machine cuts a cell the same way."""
+    if n <= 0:
+        return []
+    k = 1 if per_shard <= 0 else math.ceil(n / per_shard)
+    edges = [round(i * n / k) for i in range(k + 1)]
+    return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
 class Runner:
@@ -63,9 +80,12 @@ class Runner:
         cards = zoo.all_cards()
         self.model_ids = suite.select_models(cards)
         if only_models:
-            unknown = [m for m in only_models if m not in self.model_ids]
+            unknown = [m for m in only_models if m not in cards]
             if unknown:
-                raise BenchError(f"--model {', '.join(unknown)}: not selected by suite {suite.name}")
+                raise BenchError(f"--model {', '.join(unknown)}: unknown model (registered: {', '.join(sorted(cards))})")
+            outside = [m for m in only_models if m not in self.model_ids]
+            if outside:
+                raise BenchError(f"--model {', '.join(outside)}: not selected by suite {suite.name} ({suite.path}: models)")
             self.model_ids = [m for m in self.model_ids if m in only_models]
         untrained = [m for m in self.model_ids if not cards[m].sha256]
         for m in untrained:
@@ -107,32 +127,55 @@ class Runner:
         return {**kept, **{m: self.cards[m].sha256 for m in self.model_ids}}
 
     def run(self) -> dict[str, Any]:
+        """Compute what is missing; returns this invocation's record (``computed``: the cells it
+        computed, ``reused``: how many it found complete). Only an invocation that computed
+        something is written to run.json, appended to the earlier ones."""
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         t0 = time.time()
-        self.store.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.store.root / "suite.yaml", yaml.safe_dump(self.suite.resolved, sort_keys=False))
         for m in self.model_ids:  # verify every checkpoint before spending hours
             zoo.registry.verify_checkpoint(self.cards[m])
-        computed = skipped = 0
+        computed: list[str] = []
+        reused = 0
         first = [a for a in self.attacks if not get_kind(a.kind).after_others]
         last = [a for a in self.attacks if get_kind(a.kind).after_others]
-        for group in (first, last):  # models outer: one model in memory at a time
-            for m in self.model_ids:
-                for cfg in group:
-                    if self._cell(m, cfg):
-                        computed += 1
-                    else:
-                        skipped += 1
+        interrupted = True
+        try:
+            for group in (first, last):  # models outer: one model in memory at a time
+                for m in self.model_ids:
+                    for cfg in group:
+                        if self._cell(m, cfg):
+                            computed.append(f"{m}/{cfg.id}")
+                        else:
+                            reused += 1
+            interrupted = False
+        finally:  # an interrupted run's finished cells are recorded too
+            invocation = {
+                "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "wall_time_s": round(time.time() - t0, 2), "git_commit": git_commit(), "machine": machine(),
+                "device": str(self.device), "threads": self.threads, "packages": package_versions(),
+                "computed": computed, "reused": reused, **({"interrupted": True} if interrupted else {}),
+            }
+            if computed:
+                self._record(invocation)
+        return invocation
+
+    def _record(self, invocation: dict[str, Any]) -> None:
+        """run.json: the suite, the models with cells here, and every computing invocation."""
+        path = self.store.root / "run.json"
+        try:
+            before = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, json.JSONDecodeError):
+            before = {}
+        history = list(before.get("invocations") or [])
+        if not history and before.get("started"):  # a run.json of the single-run format
+            history.append({k: before[k] for k in ("started", "finished", "wall_time_s", "git_commit", "device", "threads",
+                                                   "packages", "cells_computed", "cells_skipped") if k in before})
         run = {
             "suite": {"name": self.suite.name, "version": self.suite.version, "sha256": self.suite.sha256, "path": str(self.suite.path)},
-            "git_commit": git_commit(), "packages": package_versions(), "device": str(self.device), "threads": self.threads,
-            "seed": self.suite.seed, "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "wall_time_s": round(time.time() - t0, 2), "cells_computed": computed, "cells_skipped": skipped,
-            "models": self._models_of_the_folder(),
-            "attacks": [a.id for a in self.suite.attacks],
+            "seed": self.suite.seed, "models": self._models_of_the_folder(), "attacks": [a.id for a in self.suite.attacks],
+            "invocations": [*history, invocation],
         }
-        atomic_write_json(self.store.root / "run.json", run)
-        return run
+        atomic_write_json(path, run)
 
     def _cell(self, model_id: str, cfg: AttackConfig) -> bool:
         """Compute one cell unless it is complete; returns True when computed."""
@@ -146,6 +189,7 @@ class Runner:
         if not self.force and self.store.is_complete(model_id, cfg.id, h):
             self.log(f"skip {model_id} / {cfg.id} (done)")
             return False
+        atomic_write_text(self.store.root / "suite.yaml", yaml.safe_dump(self.suite.resolved, sort_keys=False))
         model = self.model(model_id)
         total = len(indices) if indices is not None else (len(deps) or int(cfg.params.get("count", 1)))
         bar = tqdm(total=total, desc=f"{model_id} / {cfg.id}", unit="ex" if indices is not None else "it",
@@ -154,6 +198,7 @@ class Runner:
         ctx = Context(device=self.device, seed=seed, batch_size=batch_size, progress=bar.update, status=bar.set_postfix_str,
                       extra={"store": self.store, "models": self.model_ids, "suite": self.suite, "data_dir": self.data_dir})
         t0 = time.time()
+        shards: dict[str, int] = {}
         if isinstance(kind, CellKind):
             out = kind.evaluate(model, model_id, cfg.params, ctx)
             value, n, count, tensors, stats, extra_out = out.value, out.n, out.count, out.tensors, {}, out.extra
@@ -161,7 +206,7 @@ class Runner:
             split = load_mnist(cfg.examples.split, self.data_dir)
             x, y = split.x[indices], split.y[indices]
             x_ref = kind.prepare(x, y, cfg.params, ctx, indices)
-            x_cand = kind.generate(model, x_ref, y, cfg.params, cfg.backend, ctx)
+            x_cand, shards = self._shards(model, model_id, cfg, kind, x_ref, y, indices, ctx, h, bar)
             v = verify(model, x_ref, x_cand, y, kind.threat(cfg.params), self.device, max(self.suite.batch_size, 500))
             n, count = len(y), int(v.robust.sum())
             value = count / n if n else float("nan")
@@ -185,12 +230,36 @@ class Runner:
             "verification": stats, "config_hash": h, "checkpoint_sha256": card.sha256, "seed": seed,
             "device": str(self.device), "wall_time_s": round(wall, 3), "examples_per_s": round(n / wall, 2) if wall > 0 else None,
             "extra": extra_out,
+            "provenance": {**cell_provenance(self.device, self.threads), **shards},
         }
         self.store.write_cell(model_id, cfg.id, meta, tensors)
+        self.store.clear_shards(model_id, cfg.id)
         rej = stats.get("rejected_budget", 0) + stats.get("rejected_range", 0)
         note = f"  [{rej} backend outputs rejected by verification]" if rej else ""
         self.log(f"{model_id} / {cfg.id}: {kind.metric} {value:.4f} (n={n}, {wall:.1f}s){note}")
         return True
+
+    def _shards(self, model: Any, model_id: str, cfg: AttackConfig, kind: Any, x: torch.Tensor, y: torch.Tensor,
+                indices: torch.Tensor, ctx: Context, h: str, bar: Any) -> tuple[torch.Tensor, dict[str, int]]:
+        """The cell's candidates, shard by shard: a shard finished by an earlier (killed) run of the
+        same configuration is read back, the others are generated and kept as they finish. The
+        harness verifies the whole cell afterwards, read-back shards included."""
+        parts, reused = [], 0
+        bounds = shard_bounds(len(y), kind.shard_examples)
+        for start, stop in bounds:
+            saved = None if self.force else self.store.read_shard(model_id, cfg.id, start, stop, h)
+            if saved is not None and saved["x_cand"].shape == x[start:stop].shape:
+                parts.append(saved["x_cand"])
+                reused += 1
+                bar.update(stop - start)
+                continue
+            sub = dataclasses.replace(ctx, index=indices[start:stop])
+            cand = kind.generate(model, x[start:stop], y[start:stop], cfg.params, cfg.backend, sub).detach().cpu()
+            if len(bounds) > 1:
+                self.store.write_shard(model_id, cfg.id, start, stop, h, {"x_cand": cand})
+            parts.append(cand)
+        x_cand = torch.cat(parts) if parts else x.clone()
+        return x_cand, {"shards": len(bounds), "shards_resumed": reused}
 
     def _split_size(self, cfg: AttackConfig) -> int:
         return len(load_mnist(cfg.examples.split, self.data_dir))

@@ -23,6 +23,7 @@ import yaml
 
 import bench.attacks  # noqa: F401  (importing the package registers the built-in kinds)
 from bench.attacks.base import BACKENDS, KINDS, AttackKind, get_kind
+from bench.attacks.backends import problems as backend_problems
 from bench.errors import BenchError, ValidationError
 from bench.worst_case import eps_key
 from bench.zoo.registry import all_cards
@@ -496,6 +497,10 @@ class _Builder:
         params: dict[str, Any] = {}
         if kind is not None:
             params = self.kind_params(kind, body.get("params"), aid)
+            if params and kind.backend_op and backend in kind.backends:  # what the chosen backend can run
+                for key, message in backend_problems(backend, kind.backend_op, params):
+                    where = self.at(*here, "params", key) if key else self.at(*here, "backend")
+                    self.problem(where, f"attack '{aid}': {message}")
         label = body.get("label", aid)
         if not isinstance(label, str) or not label:
             self.problem(self.at(*here, "label"), f"must be a non-empty string, got {label!r}")

@@ -16,18 +16,28 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 
+def _mnist_candidates() -> list[Path]:
+    return [Path(c) for c in (os.environ.get("BENCH_DATA_DIR"), REPO.parent / "shared" / "data" / "mnist") if c]
+
+
 def _find_mnist() -> Path | None:
-    for cand in (os.environ.get("BENCH_DATA_DIR"), REPO.parent / "shared" / "data" / "mnist"):
-        if cand and Path(cand).is_dir():
-            return Path(cand)
+    for cand in _mnist_candidates():
+        if cand.is_dir():
+            return cand
     return None
 
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
+    """The MNIST folder. Missing in CI (CI=true) is a failure, not a skip: a run that skips most
+    test files because the data is not where .ci/run says must not pass."""
     found = _find_mnist()
     if found is None:
-        pytest.skip("MNIST not found: set BENCH_DATA_DIR to the folder with the four MNIST .gz files")
+        looked = ", ".join(str(c) for c in _mnist_candidates())
+        msg = f"MNIST not found (looked in: {looked}): set BENCH_DATA_DIR to the folder with the four MNIST .gz files"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(msg)
+        pytest.skip(msg)
     os.environ["BENCH_DATA_DIR"] = str(found)
     return found
 

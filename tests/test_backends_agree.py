@@ -103,10 +103,13 @@ def test_cw_reports_where_a_long_batch_is(tiny_zoo: Path) -> None:
     msgs: list[str] = []
     ctx = Context(device=torch.device("cpu"), seed=0, batch_size=40, status=msgs.append)
     native.cw_l2(model, x, y, ctx=ctx, **{**get_kind("cw_l2").resolve(CW_EXIT), "minimize": False})
-    parsed = [re.fullmatch(r"search (\d+)/4, step (\d+): (\d+) of 40 left", m) for m in msgs]
+    parsed = [re.fullmatch(r"search (\d+)/4, step (\d+): (\d+) broken, (\d+) unbroken, (\d+) searching", m) for m in msgs]
     assert msgs and all(parsed), msgs[:3]
     searches = [int(p.group(1)) for p in parsed]
-    left = [int(p.group(3)) for p in parsed]
+    broken = [int(p.group(3)) for p in parsed]
+    left = [int(p.group(5)) for p in parsed]
+    assert all(int(p.group(3)) + int(p.group(4)) == 40 for p in parsed)
+    assert broken == sorted(broken) and broken[-1] > broken[0], broken  # broken examples stay broken
     assert searches[0] == 1 and searches == sorted(searches) and len(set(searches)) > 1
     per_search: dict[int, list[int]] = {}
     for s, n_left in zip(searches, left):

@@ -162,3 +162,29 @@ def test_perturbed_checkpoint_fails_the_check(tiny_zoo: Path, tmp_path: Path, mo
     assert any("tiny-pert" in line and "benign" in line and "FAIL down" in line for line in out.splitlines())
     assert "checkpoint changed since the baseline" in out
     assert torch.isfinite(torch.tensor(json.loads((run / "cells" / "tiny-pert" / "benign.json").read_text())["value"]))
+
+
+def test_a_data_dependent_n_is_compared_as_a_rate(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A transfer cell's n counts its sources' verified adversarials, which another machine's float
+    order can move by an example or two: compared as a rate on the smaller n, it passes; a suite
+    figure whose n moved still fails, and so does a transfer n that moved with the suite."""
+    base = baseline_of(run_dir, tmp_path)
+    data = json.loads(base.read_text())
+    for fig in data["figures"]:
+        if fig["attack"] == "transfer":
+            fig["n"] = fig["n"] + 2
+    base.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["check", str(run_dir), "--baseline", str(base)]) == 0
+    assert "n changed" not in capsys.readouterr().out
+    data["suite"]["sha256"] = "0" * 64  # the same n change, but the suite changed too
+    base.write_text(json.dumps(data))
+    assert main(["check", str(run_dir), "--baseline", str(base)]) == 1
+    assert "FAIL (n changed)" in capsys.readouterr().out
+    data = json.loads(baseline_of(run_dir, tmp_path).read_text())
+    for fig in data["figures"]:
+        if fig["attack"] == "pgd":
+            fig["n"] = fig["n"] + 1
+    base.write_text(json.dumps(data))
+    assert main(["check", str(run_dir), "--baseline", str(base)]) == 1
+    assert "FAIL (n changed)" in capsys.readouterr().out

@@ -57,8 +57,11 @@ def test_run_prints_leaderboard_and_writes_every_format(tiny_zoo: Path, tmp_path
     for ext in ("md", "csv", "json", "html"):
         assert (tmp_path / "a" / f"leaderboard.{ext}").is_file()
     run = json.loads((tmp_path / "a" / "run.json").read_text())
-    assert run["suite"]["name"] == "tiny_smoke" and run["device"] == "cpu" and run["models"]["tiny-linear"]
-    assert "torch" in run["packages"] and run["git_commit"]
+    assert run["suite"]["name"] == "tiny_smoke" and run["models"]["tiny-linear"]
+    (last,) = run["invocations"]
+    assert last["device"] == "cpu" and "torch" in last["packages"] and last["git_commit"] and last["computed"]
+    cell = json.loads((tmp_path / "a" / "cells" / "tiny-linear" / "pgd.json").read_text())
+    assert {"git_commit", "machine", "threads", "packages", "computed_at", "device"} <= set(cell["provenance"])
 
 
 def test_interrupted_run_resumes_to_identical_results(tiny_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,7 +87,8 @@ def test_interrupted_run_resumes_to_identical_results(tiny_zoo: Path, tmp_path: 
     assert main(["run", str(resumed), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
     assert snapshot(tmp_path / "resumed") == snapshot(tmp_path / "straight")
     run = json.loads((tmp_path / "resumed" / "run.json").read_text())
-    assert run["cells_skipped"] > 0
+    first, second = run["invocations"]  # the interrupted run records the cells it finished
+    assert first["interrupted"] and "interrupted" not in second and second["reused"] > 0 and first["computed"] and not set(first["computed"]) & set(second["computed"])
 
 
 def test_changed_attack_params_recompute_only_that_attack(tiny_zoo: Path, tmp_path: Path) -> None:
@@ -95,8 +99,8 @@ def test_changed_attack_params_recompute_only_that_attack(tiny_zoo: Path, tmp_pa
     second = write_suite(tmp_path, "c", attacks=attacks)
     assert main(["run", str(second), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
     run = json.loads((tmp_path / "c" / "run.json").read_text())
-    n_models = 2
-    assert run["cells_computed"] == 2 * n_models  # pgd, and transfer which reads pgd
+    assert sorted(run["invocations"][-1]["computed"]) == sorted(f"{m}/{a}" for m in ("tiny-linear", "tiny-constant")
+                                                              for a in ("pgd", "transfer"))  # transfer reads pgd
 
 
 def test_validate_rejects_broken_suite_with_exit_2_and_no_traceback(tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ def test_channels_last_is_restored_and_changes_no_verdict() -> None:
     adv = native.pgd(model, x, y, ctx=ctx, **params)
     assert model.net[0].weight.is_contiguous()
     torch.manual_seed(0)
-    ref = native.run_batched(lambda xb, yb: native.pgd_batch(model, xb, yb, **params), x, y, ctx)  # NCHW
+    ref = native.run_batched(lambda xb, yb, ib: native.pgd_batch(model, xb, yb, index=ib, **params), x, y, ctx)  # NCHW
     assert torch.allclose(adv, ref, atol=1e-5)
 
 

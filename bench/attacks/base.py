@@ -21,7 +21,11 @@ BACKENDS = ("art", "foolbox", "native")
 
 @dataclass
 class Context:
-    """What a kind needs besides the model and inputs."""
+    """What a kind needs besides the model and inputs.
+
+    ``index`` holds the dataset index of each row of the inputs (the runner sets it per shard):
+    randomness is drawn per example from (seed, index), so a cell's numbers do not depend on how
+    its examples are cut into shards and batches (``common.example_seed``)."""
 
     device: torch.device
     seed: int
@@ -29,6 +33,15 @@ class Context:
     progress: Any = None  # callable(n_done) for progress bars, or None
     status: Callable[[str], None] | None = None  # where a long batch is (e.g. CW's search step)
     extra: dict[str, Any] = field(default_factory=dict)
+    index: torch.Tensor | None = None
+    reported: int = 0  # examples of the current batch already counted by ``settle``
+
+    def settle(self, k: int) -> None:
+        """``k`` examples of the running batch are settled (broken, or done): count them now, not
+        at the end of the batch (a CW batch can run for an hour)."""
+        if k > 0 and self.progress is not None:
+            self.reported += k
+            self.progress(k)
 
 
 class AttackKind:
@@ -43,6 +56,17 @@ class AttackKind:
     metric: ClassVar[str] = "robust_accuracy"
     default_label: ClassVar[str] = ""
     after_others: ClassVar[bool] = False  # True: reads other cells of the run (runs last)
+    # True: a cell's n counts examples another result selected (a transfer cell's n is the number
+    # of verified source adversarials), so it may differ between machines; ``bench check`` then
+    # compares the figure as a rate (docs/ci-recipe.md).
+    n_from_data: ClassVar[bool] = False
+    # Examples per shard: the unit of resume inside a cell (a killed run loses at most one shard)
+    # and of distribution. Fixed per kind, never per machine; 0 = the whole cell in one shard.
+    shard_examples: ClassVar[int] = 100
+    # Bumped when the kind's random draws change (e.g. per-example seeds): enters the cell's config
+    # hash when > 1, so cells drawn the older way are recomputed instead of passed off as the same.
+    rng_version: ClassVar[int] = 1
+    backend_op: ClassVar[str] = ""  # the backends' operation it runs (pgd, cw_l2); validation asks them
 
     def depends_on(self, params: dict[str, Any], models: list[str], model_id: str | None = None) -> list[tuple[str, str]]:
         """(model, attack id) cells this kind reads for ``model_id``; their hashes enter its cell's hash."""

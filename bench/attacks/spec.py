@@ -32,6 +32,10 @@ def unit_interval_open_closed(v: Any) -> str | None:
     return None if 0 < v <= 1 else "must be in (0, 1]"
 
 
+def open_unit_interval(v: Any) -> str | None:
+    return None if 0 < v < 1 else "must be in (0, 1)"
+
+
 def unit_interval(v: Any) -> str | None:
     return None if 0 <= v <= 1 else "must be in [0, 1]"
 

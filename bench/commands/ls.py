@@ -26,7 +26,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         rows = []
         for mid, card in zoo.all_cards().items():
             acc = card.measured.get("clean_accuracy")
-            status = "ok" if card.checkpoint_path.is_file() and card.sha256 else "not trained"
+            status = zoo.registry.checkpoint_status(card)
             prog = progress(card)
             rows.append([mid, card.data["family"], ",".join(card.tags), f"{acc:.4f}" if acc is not None else "-",
                          prog.text() if prog else "-", status, str(card.data["description"]).split(". ")[0][:60]])

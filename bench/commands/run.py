@@ -26,7 +26,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: finished cells are saved in {suite.out_dir}; run the same command again to resume", file=sys.stderr)
         return 130
-    print(f"done in {run['wall_time_s']:.1f}s ({run['cells_computed']} cells computed, {run['cells_skipped']} reused)", file=sys.stderr)
+    print(f"done in {run['wall_time_s']:.1f}s ({len(run['computed'])} cells computed, {run['reused']} reused)", file=sys.stderr)
     if not args.no_leaderboard:
         render(suite.out_dir, suite.formats)
         print(markdown_text(suite.out_dir))

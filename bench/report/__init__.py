@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.results import atomic_write_text
 from bench.report import csv, html, json, markdown
 from bench.report.tables import Report, build
 
@@ -21,18 +20,6 @@ WRITERS: dict[str, Callable[[Report], str]] = {
     "json": json.render,
     "html": html.render,
 }
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same folder + os.replace, so readers never see a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def render(results_dir: Path, formats: Sequence[str] = ("md", "csv", "json", "html")) -> list[Path]:
@@ -45,7 +32,7 @@ def render(results_dir: Path, formats: Sequence[str] = ("md", "csv", "json", "ht
     paths = []
     for fmt in dict.fromkeys(formats):
         path = results_dir / f"leaderboard.{fmt}"
-        _write_atomic(path, WRITERS[fmt](report))
+        atomic_write_text(path, WRITERS[fmt](report))
         paths.append(path)
     return paths
 

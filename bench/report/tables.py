@@ -90,6 +90,7 @@ class Report:
     leaderboard: pd.DataFrame
     transfers: list[Transfer]
     extra_columns: list[ExtraColumn] = field(default_factory=list)
+    origins: list[dict[str, Any]] = field(default_factory=list)  # each cell's provenance ({} if unrecorded)
 
     @property
     def worst_case(self) -> list[str] | dict[str, list[str]]:
@@ -125,7 +126,8 @@ def build(results_dir: Path) -> Report:
     reported = {model: card.reported for model, card in cards.items()}
     checkpoints = {model: card.sha256 for model, card in cards.items() if card.sha256}
     frame = _leaderboard(results_dir, cells, models, columns, worst, reported, extra, checkpoints)
-    return Report(results_dir, run, suite, columns, worst, frame, _transfers(cells, models, attacks, reported), extra)
+    origins = [dict(cells[m][a].get("provenance") or {}) for m in models for a in cells[m]]
+    return Report(results_dir, run, suite, columns, worst, frame, _transfers(cells, models, attacks, reported), extra, origins)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -524,18 +526,46 @@ def legend(report: Report) -> str:
     return "; ".join(parts) + "."
 
 
+def _invocations(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The computing runs recorded in run.json (a single-run file counts as one)."""
+    if isinstance(run.get("invocations"), list):
+        return [i for i in run["invocations"] if isinstance(i, dict)]
+    return [run] if run.get("started") else []
+
+
+def _span(values: list[str], what: str) -> str:
+    """'a' or 'a .. b (k <what>)' for values in the order first seen."""
+    distinct = list(dict.fromkeys(v for v in values if v))
+    if len(distinct) <= 1:
+        return distinct[0] if distinct else ""
+    return f"{distinct[0]} .. {distinct[-1]} ({len(distinct)} {what})"
+
+
 def provenance(report: Report) -> list[tuple[str, str]]:
-    """(field, text) pairs from run.json, in a fixed order, for humans."""
+    """(field, text) pairs for humans: the suite, then who computed the cells (per-cell records;
+    for cells older than those, the runs recorded in run.json), in a fixed order."""
     run = report.run
     suite = run.get("suite") if isinstance(run.get("suite"), dict) else {}
-    packages = run.get("packages") if isinstance(run.get("packages"), dict) else {}
     name = suite.get("name", report.suite.get("name", "?"))
     version = suite.get("version", report.suite.get("version", "?"))
+    runs = _invocations(run)
+    recorded = sorted((o for o in report.origins if o), key=lambda o: str(o.get("computed_at", "")))
+    unrecorded = len(report.origins) - len(recorded)
+    commits = [str(o.get("git_commit", ""))[:12] for o in recorded] + [str(r.get("git_commit", ""))[:12] for r in runs if unrecorded]
+    machines = [str(o.get("machine", "")) for o in recorded]
+    times = [str(o.get("computed_at", "")) for o in recorded] + [str(r.get(k, "")) for r in runs for k in ("started", "finished") if unrecorded]
+    times = sorted(t for t in times if t)
+    latest = recorded[-1] if recorded else (runs[-1] if runs else {})
+    packages = latest.get("packages") if isinstance(latest.get("packages"), dict) else {}
     pairs = [
         ("suite", f"{name} v{version}"),
         ("suite sha256", str(suite.get("sha256", ""))),
-        ("git commit", str(run.get("git_commit", ""))),
-        ("packages", ", ".join(f"{k} {v}" for k, v in packages.items())),
+        ("cells", f"{len(report.origins)}" + (f" ({unrecorded} computed before per-cell provenance)" if unrecorded and recorded else "")),
+        ("git commits", _span(commits, "commits")),
+        ("machines", _span(machines, "machines")),
+        ("devices", ", ".join(dict.fromkeys(str(o.get("device", "")) for o in [*recorded, *runs] if o.get("device")))),
+        ("computed", f"{times[0]} .. {times[-1]}" if len(times) > 1 else (times[0] if times else "")),
+        ("packages (latest cell)", ", ".join(f"{k} {v}" for k, v in packages.items())),
+        ("seed", str(run.get("seed", ""))),
     ]
-    pairs += [(key, str(run.get(key, ""))) for key in ("device", "seed", "started", "finished", "wall_time_s")]
     return [(k, v) for k, v in pairs if v]

@@ -114,6 +114,16 @@ def verify_checkpoint(card: Card) -> Path:
     return path
 
 
+def checkpoint_status(card: Card) -> str:
+    """What ``bench ls models`` shows: 'ok' only when the file's sha256 matches the card (a
+    checkpoint is ~1 MB, hashing the zoo takes well under a second, so nothing is cached)."""
+    if not card.sha256:
+        return "not trained"
+    if not card.checkpoint_path.is_file():
+        return "missing"
+    return "ok" if sha256_file(card.checkpoint_path) == card.sha256 else "tampered"
+
+
 def load(model_id: str, device: str | torch.device = "cpu") -> Classifier:
     """A ready, eval-mode model with verified weights, on ``device``, gradients off."""
     card = get_card(model_id)

@@ -7,12 +7,14 @@ import logging
 import numpy as np
 import torch
 
-from bench.attacks.backends.common import run_batched, seed_everything
+from bench.attacks.backends.common import library_seed, run_batched, seed_everything
 from bench.attacks.base import Context
-from bench.errors import BenchError
 from bench.models.base import Classifier
 
 logging.getLogger("art").setLevel(logging.WARNING)
+
+# What ART can run (bench.attacks.backends.problems): its PGD maximises the CE loss only.
+SUPPORTS = {"pgd": {"loss": ("ce",)}, "cw_l2": {}}
 
 
 def classifier(model: Classifier, surface: str, ctx: Context):  # type: ignore[no-untyped-def]
@@ -29,24 +31,18 @@ def classifier(model: Classifier, surface: str, ctx: Context):  # type: ignore[n
     )
 
 
-def _check_loss(loss: str) -> None:
-    if loss != "ce":
-        raise BenchError(f"backend 'art' supports loss 'ce' only (got '{loss}'); use backend 'native'")
-
-
 def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, steps: int, step_size: float,
         restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True) -> torch.Tensor:
     from art.attacks.evasion import ProjectedGradientDescentPyTorch
 
-    _check_loss(loss)
-    seed_everything(ctx.seed)
+    seed_everything(library_seed(ctx))
     clf = classifier(model, surface, ctx)
     attack = ProjectedGradientDescentPyTorch(
         clf, norm=np.inf if norm == "linf" else 2, eps=eps, eps_step=step_size, max_iter=steps,
         num_random_init=max(restarts, 1) if random_start else 0, batch_size=ctx.batch_size, verbose=False,
     )
 
-    def one(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    def one(xb: torch.Tensor, yb: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
         adv = attack.generate(x=xb.cpu().numpy(), y=yb.cpu().numpy())
         return torch.from_numpy(adv)
 
@@ -60,14 +56,14 @@ def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, 
     keeps minimising after a find; the examples it finds are the same either way."""
     from art.attacks.evasion import CarliniL2Method
 
-    seed_everything(ctx.seed)
+    seed_everything(library_seed(ctx))
     clf = classifier(model, surface, ctx)
     attack = CarliniL2Method(
         clf, confidence=confidence, targeted=False, learning_rate=lr, binary_search_steps=binary_search_steps,
         max_iter=steps, initial_const=initial_const, batch_size=ctx.batch_size, verbose=False,
     )
 
-    def one(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    def one(xb: torch.Tensor, yb: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
         adv = attack.generate(x=xb.cpu().numpy(), y=yb.cpu().numpy())
         return torch.from_numpy(adv)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -19,17 +20,49 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def batches(x: torch.Tensor, y: torch.Tensor, ctx: Context) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def example_seed(seed: int, salt: str, index: int) -> int:
+    """A 63-bit seed for one example's draws: the same whatever shard or batch the example is in."""
+    digest = hashlib.blake2b(f"{seed}/{salt}/{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def per_example(draw: Callable[[torch.Generator], torch.Tensor], index: torch.Tensor, seed: int, salt: str) -> torch.Tensor:
+    """``draw`` once per example with a CPU generator seeded from (seed, salt, dataset index),
+    stacked: the draws of an example never depend on the other examples of its batch."""
+    rows = [draw(torch.Generator().manual_seed(example_seed(seed, salt, int(i)))) for i in index.tolist()]
+    return torch.stack(rows) if rows else torch.empty(0)
+
+
+def indices_of(x: torch.Tensor, ctx: Context) -> torch.Tensor:
+    """The dataset index of each row of ``x`` (``ctx.index``), else 0..n-1 (direct callers)."""
+    return ctx.index if ctx.index is not None else torch.arange(len(x))
+
+
+def library_seed(ctx: Context) -> int:
+    """The seed a library backend's global RNG gets for a shard: from the cell seed and the
+    shard's first example, so shards of one cell do not repeat one another's draws. Library draws
+    still follow the shard's composition (the runner fixes it per kind, never per machine)."""
+    index = ctx.index
+    return ctx.seed if index is None or len(index) == 0 else example_seed(ctx.seed, "shard", int(index[0]))
+
+
+def batches(x: torch.Tensor, y: torch.Tensor, ctx: Context) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    index = indices_of(x, ctx)
     for i in range(0, len(y), ctx.batch_size):
-        yield x[i : i + ctx.batch_size].to(ctx.device), y[i : i + ctx.batch_size].to(ctx.device)
+        yield x[i : i + ctx.batch_size].to(ctx.device), y[i : i + ctx.batch_size].to(ctx.device), index[i : i + ctx.batch_size]
 
 
-def run_batched(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, ctx: Context) -> torch.Tensor:
+def run_batched(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                ctx: Context) -> torch.Tensor:
+    """``fn(x_batch, y_batch, index_batch)`` over batches of ``ctx.batch_size``; the progress bar
+    hears what ``fn`` settled itself (``ctx.settle``) and the rest of each batch at its end."""
     out = []
-    for xb, yb in batches(x, y, ctx):
-        out.append(fn(xb, yb).detach().cpu())
-        if ctx.progress is not None:
-            ctx.progress(len(yb))
+    for xb, yb, ib in batches(x, y, ctx):
+        ctx.reported = 0
+        out.append(fn(xb, yb, ib).detach().cpu())
+        if ctx.progress is not None and len(yb) > ctx.reported:
+            ctx.progress(len(yb) - ctx.reported)
+        ctx.reported = 0
     return torch.cat(out) if out else x.clone()
 
 

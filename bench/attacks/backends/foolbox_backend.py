@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from bench.attacks.backends.common import run_batched, seed_everything
+from bench.attacks.backends.common import library_seed, run_batched, seed_everything
 from bench.attacks.base import Context
-from bench.errors import BenchError
 from bench.models.base import Classifier
+
+# What foolbox can run (bench.attacks.backends.problems): its PGD maximises the CE loss only.
+SUPPORTS = {"pgd": {"loss": ("ce",)}, "cw_l2": {}}
 
 
 def fmodel(model: Classifier, surface: str, ctx: Context):  # type: ignore[no-untyped-def]
@@ -20,14 +22,12 @@ def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, no
         restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True) -> torch.Tensor:
     import foolbox as fb
 
-    if loss != "ce":
-        raise BenchError(f"backend 'foolbox' supports loss 'ce' only (got '{loss}'); use backend 'native'")
-    seed_everything(ctx.seed)
+    seed_everything(library_seed(ctx))
     cls = fb.attacks.LinfPGD if norm == "linf" else fb.attacks.L2PGD
     attack = cls(abs_stepsize=step_size, steps=steps, random_start=random_start)
     fm = fmodel(model, surface, ctx)
 
-    def one(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    def one(xb: torch.Tensor, yb: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
         best = xb.clone()
         todo = torch.ones(len(yb), dtype=torch.bool, device=xb.device)
         for _ in range(max(restarts, 1)):  # foolbox has no restarts: keep each example's first success
@@ -49,14 +49,14 @@ def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, 
     keeps minimising after a find; the examples it finds are the same either way."""
     import foolbox as fb
 
-    seed_everything(ctx.seed)
+    seed_everything(library_seed(ctx))
     attack = fb.attacks.L2CarliniWagnerAttack(
         binary_search_steps=binary_search_steps, steps=steps, stepsize=lr, confidence=confidence,
         initial_const=initial_const, abort_early=abort_early,
     )
     fm = fmodel(model, surface, ctx)
 
-    def one(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    def one(xb: torch.Tensor, yb: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
         # foolbox 3.3 starts its "best adversarial" at an all-zero image and returns it where CW
         # found nothing, and its success flag then judges that black image (usually
         # misclassified) as a success. Under an unbounded threat the black image would count, so

@@ -23,10 +23,12 @@ from typing import Callable
 import torch
 
 from bench.attacks.backends.common import (
-    channels_last, host_indices, host_split, run_batched, seed_everything, sync_interval, to_layout,
+    channels_last, host_indices, host_int, host_split, per_example, run_batched, sync_interval, to_layout,
 )
 from bench.attacks.base import Context
 from bench.models.base import Classifier
+
+SUPPORTS: dict[str, dict[str, tuple[object, ...]]] = {"pgd": {}, "cw_l2": {}}  # every parameter value
 
 
 def _loss(scores: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
@@ -58,38 +60,51 @@ def _step(grad: torch.Tensor, norm: str, size: float) -> torch.Tensor:
     return size * grad / g.view(-1, *([1] * (grad.dim() - 1)))
 
 
-def _random_start(x: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
+def _random_start(x: torch.Tensor, norm: str, eps: float, index: torch.Tensor, seed: int, restart: int) -> torch.Tensor:
+    """A uniform draw from the eps-ball per example, seeded by (seed, restart, dataset index), so
+    an example starts at the same point whatever batch or shard it is in."""
+    shape = x.shape[1:]
     if norm == "linf":
-        return torch.empty_like(x).uniform_(-eps, eps)
-    d = torch.randn_like(x)
-    d = d / d.flatten(1).norm(dim=1).view(-1, *([1] * (x.dim() - 1)))
-    r = torch.rand(len(x), device=x.device).pow(1.0 / x[0].numel())
-    return d * (eps * r).view(-1, *([1] * (x.dim() - 1)))
+        return per_example(lambda g: torch.rand(shape, generator=g) * (2 * eps) - eps, index, seed, f"pgd-start-{restart}").to(x)
+
+    def ball(g: torch.Generator) -> torch.Tensor:
+        d = torch.randn(shape, generator=g)
+        r = torch.rand((), generator=g).pow(1.0 / d.numel())
+        return d / d.norm().clamp_min(1e-12) * (eps * r)
+
+    return per_example(ball, index, seed, f"pgd-start-{restart}").to(x)
 
 
 def pgd_batch(
     model: Classifier, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float, steps: int, step_size: float,
     restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True,
-    sync_every: int | None = None,
+    sync_every: int | None = None, index: torch.Tensor | None = None, seed: int = 0,
+    on_settle: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
     """PGD on one batch. Returns, per example, the first iterate the model misclassifies (early
     stop), else the last iterate of the last restart. Success is always judged by the model's
     prediction (log_probs argmax), whatever surface the gradient is taken on.
+
+    ``index`` (the dataset index of each row, default 0..n-1) and ``seed`` fix each example's
+    random starts; ``on_settle(k)`` hears of examples broken as they are dropped.
 
     Between host reads (every ``sync_every`` steps) an example already fooled stays in the batch
     but is frozen: its first misclassified iterate is kept and it takes no further step, so the
     result does not depend on ``sync_every``; only the compute spent on it does."""
     surf = model.surface(surface)
     k = sync_interval(x.device, sync_every)
+    index = torch.arange(len(x)) if index is None else index.cpu()
     best = x.clone()
     with torch.no_grad():
         done = model.log_probs(x).argmax(1) != y if early_stop else torch.zeros(len(y), dtype=torch.bool, device=x.device)
-    for _ in range(max(restarts, 1)):
+    for restart in range(max(restarts, 1)):
         active = host_indices(~done)
         if len(active) == 0:
             break
+        if restart == 0 and on_settle is not None:
+            on_settle(len(y) - len(active))  # wrong before the attack: settled at once
         xa, ya = x[active], y[active]
-        delta = _random_start(xa, norm, eps) if random_start else torch.zeros_like(xa)
+        delta = _random_start(xa, norm, eps, index[active.cpu()], seed, restart) if random_start else torch.zeros_like(xa)
         delta = (xa + delta).clamp(0, 1) - xa
         settled = torch.zeros(len(active), dtype=torch.bool, device=x.device)  # fooled, not yet dropped
         adv = xa.clone()  # first misclassified iterate of each settled example
@@ -99,6 +114,8 @@ def pgd_batch(
             nonlocal active, xa, ya, delta, settled, adv
             gone, keep = host_split(settled)
             if len(gone):
+                if on_settle is not None:
+                    on_settle(len(gone))
                 best[active[gone]] = adv[gone]
                 done[active[gone]] = True
                 active, xa, ya, delta, adv = active[keep], xa[keep], ya[keep], delta[keep], adv[keep]
@@ -133,9 +150,9 @@ def pgd_batch(
 
 
 def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, **params: object) -> torch.Tensor:
-    seed_everything(ctx.seed)
     with channels_last(model) as nhwc:
-        return run_batched(lambda xb, yb: pgd_batch(model, to_layout(xb, nhwc), yb, **params), x, y, ctx)  # type: ignore[arg-type]
+        return run_batched(lambda xb, yb, ib: pgd_batch(model, to_layout(xb, nhwc), yb, index=ib, seed=ctx.seed,  # type: ignore[arg-type]
+                                                        on_settle=ctx.settle, **params), x, y, ctx)
 
 
 def _margin(scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -180,6 +197,7 @@ def cw_l2_batch(
     model: Classifier, x: torch.Tensor, y: torch.Tensor, *, steps: int, binary_search_steps: int, initial_const: float,
     confidence: float, lr: float, surface: str = "logprob", abort_early: bool = True, minimize: bool = True,
     sync_every: int | None = None, status: Callable[[str], None] | None = None,
+    on_settle: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
     """Carlini-Wagner L2 (untargeted), batched over examples, with a per-example binary search
     over the constant c. Returns the smallest-L2 adversarial found per example, else the input.
@@ -202,8 +220,10 @@ def cw_l2_batch(
     this mode finds it, and then counts as found whatever happens later); its distortions are
     larger. The returned image is then the first adversarial iterate, not the smallest.
 
-    ``status`` (optional) hears where the batch is ("search 3/10, step 400: 57 of 100 left")
-    every ``steps // 10`` steps: one batch of CW at 1000 x 10 can take half an hour.
+    ``status`` (optional) hears where the batch is every ``steps // 10`` steps ("search 3/10,
+    step 400: 43 broken, 57 unbroken, 12 searching"): one CW batch at 1000 x 10 can take an hour.
+    ``on_settle(k)`` hears of examples whose result is final (misclassified at x, or, with
+    ``minimize=False``, broken): a progress bar then moves inside the batch.
     """
     surf = model.surface(surface)
     n, dev = len(y), x.device
@@ -217,6 +237,9 @@ def cw_l2_batch(
     with torch.no_grad():
         retired = _is_adversarial(model, surface, surf(x), x, y, confidence)  # distortion 0: settled
     best_l2 = torch.full((n,), float("inf"), device=dev).masked_fill(retired, 0.0)
+    settled = host_int(retired.sum()) if on_settle is not None else 0
+    if on_settle is not None:
+        on_settle(settled)
     for search in range(binary_search_steps):
         pos = host_indices(~retired)  # rows of the batch still searched
         if len(pos) == 0:
@@ -250,7 +273,11 @@ def cw_l2_batch(
 
         for step in range(steps):
             if status is not None and step % check == 0:
-                status(f"search {search + 1}/{binary_search_steps}, step {step}: {len(pos)} of {n} left")
+                merged = best_l2.clone()
+                merged[pos] = bl2  # this search step's rows still running hold their best in bl2
+                broken = host_int(torch.isfinite(merged).sum())
+                status(f"search {search + 1}/{binary_search_steps}, step {step}: {broken} broken, {n - broken} unbroken, "
+                       f"{len(pos)} searching")
             w.requires_grad_(True)
             xa = (torch.tanh(w) + 1) / 2
             scores = surf(xa)
@@ -275,13 +302,16 @@ def cw_l2_batch(
                     break
         if len(pos):
             finish(torch.arange(len(pos), device=dev))
+        if on_settle is not None and not minimize:
+            now = host_int(retired.sum())
+            on_settle(now - settled)
+            settled = now
         with torch.no_grad():
             const = torch.where(torch.isinf(upper), const * 10, (lower + upper) / 2)
     return best.detach()
 
 
 def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, **params: object) -> torch.Tensor:
-    seed_everything(ctx.seed)
     with channels_last(model) as nhwc:
-        return run_batched(lambda xb, yb: cw_l2_batch(model, to_layout(xb, nhwc), yb, status=ctx.status, **params),  # type: ignore[arg-type]
-                           x, y, ctx)
+        return run_batched(lambda xb, yb, ib: cw_l2_batch(model, to_layout(xb, nhwc), yb, status=ctx.status,  # type: ignore[arg-type]
+                                                          on_settle=ctx.settle, **params), x, y, ctx)

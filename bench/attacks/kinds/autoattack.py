@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from bench.attacks.backends.art_backend import classifier
-from bench.attacks.backends.common import run_batched, seed_everything
+from bench.attacks.backends.common import library_seed, run_batched, seed_everything
 from bench.attacks.base import AttackKind, Context, register
-from bench.attacks.spec import Param, non_negative, one_of, positive
+from bench.attacks.spec import Param, one_of, open_unit_interval, positive
 from bench.models.base import Classifier
 
 LOSSES = {"ce": "cross_entropy", "dlr": "difference_logits_ratio"}
@@ -24,6 +24,7 @@ LOSSES = {"ce": "cross_entropy", "dlr": "difference_logits_ratio"}
 
 class _ARTLinf(AttackKind):
     backends = ("art",)
+    rng_version = 2  # seeded per shard (common.library_seed)
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
         return {"norm": "linf", "eps": float(params["eps"])}
@@ -32,10 +33,10 @@ class _ARTLinf(AttackKind):
         raise NotImplementedError
 
     def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
-        seed_everything(ctx.seed)
+        seed_everything(library_seed(ctx))
         attack = self.build(classifier(model, params.get("surface", "logprob"), ctx), params, ctx)
 
-        def one(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        def one(xb: torch.Tensor, yb: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
             return torch.from_numpy(attack.generate(x=xb.cpu().numpy(), y=yb.cpu().numpy()).astype(np.float32))
 
         return run_batched(one, x, y, ctx)
@@ -58,7 +59,7 @@ def _square(clf: Any, params: dict[str, Any], ctx: Context) -> Any:
 
 
 COMMON = {
-    "eps": Param(float, 0.3, non_negative, "L-inf budget"),
+    "eps": Param(float, 0.3, positive, "L-inf budget (ART refuses 0)"),
     "surface": Param(str, "logprob", one_of("logprob", "linear"), "model surface attacked"),
 }
 APGD_PARAMS = {
@@ -68,7 +69,7 @@ APGD_PARAMS = {
 }
 SQUARE_PARAMS = {
     "queries": Param(int, 1000, positive, "Square iterations (one model query each)"),
-    "p_init": Param(float, 0.8, positive, "Square initial fraction of pixels changed"),
+    "p_init": Param(float, 0.8, open_unit_interval, "Square initial fraction of pixels changed"),
 }
 
 

@@ -27,6 +27,8 @@ class BlindSpot(AttackKind):
         **CW_PARAMS,
     }
     backends = BACKENDS
+    backend_op = "cw_l2"
+    shard_examples = 25  # ~15 min of CW on an ensemble per shard on one CPU core
     default_label = "BSA"
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from bench.models.base import Classifier
 @register
 class Benign(AttackKind):
     name = "benign"
+    shard_examples = 0  # a forward pass per example: one shard
     description = "clean accuracy on the unperturbed test images"
     metric = "accuracy"
     default_label = "Benign"

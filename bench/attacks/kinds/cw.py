@@ -37,6 +37,8 @@ class CarliniWagnerL2(AttackKind):
     description = "Carlini-Wagner L2, untargeted, unbounded (column = fraction where CW fails)"
     params = CW_PARAMS
     backends = BACKENDS
+    backend_op = "cw_l2"
+    shard_examples = 25  # ~15 min of CW on an ensemble per shard on one CPU core
     default_label = "CW"
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:

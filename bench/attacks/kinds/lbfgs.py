@@ -243,6 +243,7 @@ class LBFGS(AttackKind):
     description = "box-constrained L-BFGS minimum-distortion attack (Szegedy et al. 2013), search on c; unbounded"
     params = PARAMS
     default_label = "L-BFGS"
+    shard_examples = 0  # its random targets are drawn for the whole example set: one shard
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
         return {"norm": "l2", "eps": None}

@@ -1,26 +1,24 @@
 """Random perturbations of test images: uniform noise (thesis Table 2) and Gaussian noise
-(Szegedy et al. Table 2 rows). The noise is drawn once per suite seed and example set, so every
-model sees the same noisy images."""
+(Szegedy et al. Table 2 rows). The noise of an example is drawn from (suite seed, kind, dataset
+index), so every model sees the same noisy images, however the cell is cut into shards."""
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 import torch
 
+from bench.attacks.backends.common import indices_of, per_example
 from bench.attacks.base import AttackKind, Context, register
 from bench.attacks.spec import Param, non_negative
 from bench.models.base import Classifier
 
 
-def noise_generator(ctx: Context, salt: str) -> torch.Generator:
-    return torch.Generator().manual_seed(ctx.seed * 1_000_003 + zlib.crc32(salt.encode()))
-
-
 class _Noise(AttackKind):
     adversarial = False
     metric = "accuracy"
+    shard_examples = 1000  # one forward pass per example: shards would cost more than they save
+    rng_version = 2  # per-example draws
 
     def sample(self, shape: torch.Size, params: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
@@ -29,7 +27,7 @@ class _Noise(AttackKind):
         return x  # the budget is checked from the clean image
 
     def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
-        noise = self.sample(x.shape, params, noise_generator(ctx, self.name))
+        noise = per_example(lambda g: self.sample(x.shape[1:], params, g), indices_of(x, ctx), ctx.seed, self.name)
         if ctx.progress is not None:
             ctx.progress(len(y))
         return (x + noise.to(x)).clamp(0.0, 1.0)

@@ -28,6 +28,8 @@ def pgd_params(eps: float, step_size: float) -> dict[str, Param]:
 class _PGD(AttackKind):
     norm = "linf"
     backends = BACKENDS
+    backend_op = "pgd"
+    rng_version = 2  # random starts per example (native), per shard (libraries)
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
         return {"norm": self.norm, "eps": float(params["eps"])}

@@ -91,6 +91,7 @@ class Transfer(CellKind):
     }
     metric = "error_rate"
     after_others = True
+    n_from_data = True
     default_label = "Transfer"
 
     def depends_on(self, params: dict[str, Any], models: list[str], model_id: str | None = None) -> list[tuple[str, str]]:
