@@ -32,6 +32,7 @@ from bench.device import configure_threads, resolve_device
 from bench.errors import BenchError
 from bench.provenance import cell_provenance, git_commit, machine, package_versions
 from bench.results import ResultsStore, atomic_write_json, atomic_write_text
+from bench.stats import proportion_interval
 from bench.suite import AttackConfig, Suite
 from bench.verify import verify
 
@@ -225,6 +226,7 @@ class Runner:
         meta = {
             "model": model_id, "attack": cfg.id, "kind": cfg.kind, "backend": cfg.backend, "label": cfg.label,
             "metric": kind.metric, "value": value, "n": n, "count": count,
+            "ci95": proportion_interval(value, n, count),
             "adversarial": kind.adversarial, "per_example": kind.per_example,
             "params": cfg.params, "threat": None if isinstance(kind, CellKind) else kind.threat(cfg.params),
             "verification": stats, "config_hash": h, "checkpoint_sha256": card.sha256, "seed": seed,

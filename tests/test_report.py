@@ -14,6 +14,7 @@ import yaml
 from safetensors.torch import save_file
 
 from bench.errors import BenchError
+from bench.stats import clopper_pearson
 from bench.report import build, markdown_text, render
 from bench.worst_case import worst_case, worst_case_for_model
 
@@ -188,8 +189,9 @@ def test_worst_case_for_each_eps_in_every_format(results: Path) -> None:
     assert doc["worst_case"] == {"by_eps": {"0.1": {"label": "Worst case @0.1", "attacks": ["benign", "pgd"]},
                                             "0.3": {"label": "Worst case @0.3", "attacks": ["pgd", "cw"]}}}
     a = next(m for m in doc["models"] if m["model"] == "ModelA")
-    assert a["worst_case"] == {"0.1": {"label": "Worst case @0.1", "value": 0.75, "n": 4, "reported": None},
-                               "0.3": {"label": "Worst case @0.3", "value": 2 / 3, "n": 3, "reported": None}}
+    ci = {k: dict(zip(("ci95_low", "ci95_high"), clopper_pearson(*k))) for k in ((3, 4), (2, 3))}
+    assert a["worst_case"] == {"0.1": {"label": "Worst case @0.1", "value": 0.75, "n": 4, "reported": None, **ci[(3, 4)]},
+                               "0.3": {"label": "Worst case @0.3", "value": 2 / 3, "n": 3, "reported": None, **ci[(2, 3)]}}
     assert "pgd" in a["cells"]
     text = (results / "leaderboard.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| Model"))
@@ -262,9 +264,12 @@ def test_render_all_formats(results: Path) -> None:
     doc = json.loads((results / "leaderboard.json").read_text())
     assert doc["run"]["git_commit"] == "deadbeef"
     a = next(m for m in doc["models"] if m["model"] == "ModelA")
+    lo, hi = clopper_pearson(3, 4)
     assert a["cells"]["pgd"] == {"label": "PGD", "value": 0.75, "n": 4, "reported": 0.09, "wall_time_s": 2.5,
-                                 "examples_per_s": 1.6}
-    assert a["worst_case"] == {"value": 2 / 3, "n": 3, "reported": None}
+                                 "examples_per_s": 1.6, "ci95_low": lo, "ci95_high": hi}
+    lo, hi = clopper_pearson(2, 3)
+    assert a["worst_case"] == {"value": 2 / 3, "n": 3, "reported": None, "ci95_low": lo, "ci95_high": hi}
+    assert {"PGD_lo", "PGD_hi", "Worst case_lo", "Worst case_hi"} <= set(csv.columns)
     assert next(m for m in doc["models"] if m["model"] == "ModelB")["flags"] == [f"CW: {FLAG}"]
     (t,) = doc["transfer"]
     assert t["sources"] == MODELS and t["targets"] == ["ModelB", "ModelA"] and t["error_rate"][2] == [0.0, 0.5]
@@ -276,7 +281,7 @@ def test_render_all_formats(results: Path) -> None:
     assert checker.stack == [] and checker.tables >= 3
     assert "eps&lt;0.3 &amp; gradient masking" in page and FLAG not in page
     assert "ModelB ⚠" in "".join(checker.text)
-    assert "0.750 (paper 0.09)" in page
+    assert "0.750 [0.19, 0.99] (paper 0.09)" in page
 
 
 def test_markdown(results: Path) -> None:
@@ -287,7 +292,7 @@ def test_markdown(results: Path) -> None:
     header = next(line for line in lines if line.startswith("| Model"))
     assert "PGD (n=4)" in header and "Worst case (n=3)" in header and "Flags" in header
     row_a = next(line for line in lines if line.startswith("| ModelA "))
-    assert "0.750 (paper 0.09)" in row_a and "1.000 (paper 0.9905)" in row_a and "0.667" in row_a
+    assert "0.750 [0.19, 0.99] (paper 0.09)" in row_a and "1.000 [0.40, 1.00] (paper 0.9905)" in row_a and "0.667 [0.09, 0.99]" in row_a
     assert any(line.startswith("| ModelB ⚠") for line in lines)
     assert "Worst case = right under every one of PGD, CW" in text
     assert "## Transfer: Transfer (n=4)" in text
@@ -300,7 +305,7 @@ def test_n_in_cell_when_it_varies(results: Path) -> None:
     text = markdown_text(results)
     header = next(line for line in text.splitlines() if line.startswith("| Model"))
     assert "| PGD " in header and "PGD (n=" not in header
-    assert "0.750 (paper 0.09, n=4)" in text and "(n=3)" in text
+    assert "0.750 [0.19, 0.99] (paper 0.09, n=4)" in text and "(n=3)" in text
 
 
 def test_flag_evidence_goes_to_numbered_notes(results: Path) -> None:
@@ -361,8 +366,8 @@ def test_clean_accuracy_on_the_whole_test_set_keeps_four_decimals(results: Path)
     path = results / "cells" / "ModelA" / "benign.json"
     _write(path, {**json.loads(path.read_text()), "value": 0.9898, "n": 10000, "count": 9898})
     row_a = next(line for line in markdown_text(results).splitlines() if line.startswith("| ModelA"))
-    assert "| 0.9898 (paper 0.9905, n=10000) |" in row_a and "0.990 " not in row_a
-    assert "| 0.750 (paper 0.09" in row_a
+    assert "| 0.9898 [0.9876, 0.9917] (paper 0.9905, n=10000) |" in row_a and "0.990 " not in row_a
+    assert "| 0.750 [0.19, 0.99] (paper 0.09" in row_a
 
 
 def test_unknown_format(results: Path) -> None:

@@ -24,7 +24,7 @@ def _plain(value: Any) -> Any:
 
 def _model(report: Report, model: str, row: pd.Series) -> dict[str, Any]:
     def cell(label: str, extra: tuple[str, ...]) -> dict[str, Any]:
-        keys = {"value": label, "n": f"{label}_n", "reported": f"{label}_reported"}
+        keys = {"value": label, "n": f"{label}_n", "ci95_low": f"{label}_lo", "ci95_high": f"{label}_hi", "reported": f"{label}_reported"}
         keys.update({key: f"{label}_{key}" for key in extra})
         return {name: _plain(row[column]) for name, column in keys.items()}
 

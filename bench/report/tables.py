@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from bench.errors import BenchError
+from bench.stats import proportion_interval
 from bench.worst_case import eps_key, worst_case_for_model
 from bench.zoo import all_cards
 
@@ -331,6 +332,7 @@ def _leaderboard(
             cell = cells[model].get(col.attack, {})
             row[col.label] = _number(cell.get("value"))
             row[f"{col.label}_n"] = cell.get("n")
+            _interval(row, col.label, cell.get("value"), cell.get("n"), cell.get("count"))
             row[f"{col.label}_reported"] = _number(paper.get(col.key))
             for key in TIMING:
                 row[f"{col.label}_{key}"] = _number(cell.get(key))
@@ -344,6 +346,7 @@ def _leaderboard(
             result = worst_case_for_model(results_dir, model, list(group.attacks)) if done else {}
             row[group.label] = _number(result.get("value"))
             row[f"{group.label}_n"] = result.get("n")
+            _interval(row, group.label, result.get("value"), result.get("n"), result.get("count"))
             row[f"{group.label}_reported"] = _number(paper.get(group.label))
         row["flags"] = "; ".join(flags)
         row[FLAG_LIST] = flags  # the items themselves: evidence text may contain "; "
@@ -352,6 +355,14 @@ def _leaderboard(
     n_columns = [f"{label}_n" for label in [c.label for c in columns] + [e.label for e in extra] + [w.label for w in worst]]
     frame[n_columns] = frame[n_columns].astype("Int64")
     return frame
+
+
+def _interval(row: dict[str, Any], label: str, value: Any, n: Any, count: Any) -> None:
+    """``<label>_lo`` / ``<label>_hi``: the 95% Clopper-Pearson interval of a proportion (NaN for
+    a figure that is not one, or missing)."""
+    ci = proportion_interval(value if isinstance(value, (int, float)) else None, n if isinstance(n, int) else None,
+                             count if isinstance(count, int) else None)
+    row[f"{label}_lo"], row[f"{label}_hi"] = ci if ci else (math.nan, math.nan)
 
 
 def _transfers(cells: Cells, models: list[str], attacks: Attacks, reported: dict[str, dict[str, Any]] | None = None) -> list[Transfer]:
@@ -411,9 +422,15 @@ def _digits(n: Any) -> int:
     return 4 if not pd.isna(n) and int(n) >= 10_000 else 3
 
 
-def _value_text(value: Any, paper: Any, n: Any, digits: int = 3) -> str:
+def interval_text(lo: Any, hi: Any, digits: int = 2) -> str:
+    """' [0.05, 0.16]', or '' without an interval: two decimals below n = 10,000 (an interval
+    there is wider than 0.01), four on the whole test set (``_digits``)."""
+    return "" if pd.isna(lo) or pd.isna(hi) else f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _value_text(value: Any, paper: Any, n: Any, digits: int = 3, lo: Any = math.nan, hi: Any = math.nan) -> str:
     notes = ([] if pd.isna(paper) else [f"paper {paper:g}"]) + ([] if pd.isna(n) else [f"n={n}"])
-    return fmt(value, digits) + (f" ({', '.join(notes)})" if notes else "")
+    return fmt(value, digits) + interval_text(lo, hi, 4 if digits >= 4 else 2) + (f" ({', '.join(notes)})" if notes else "")
 
 
 def has_flags(report: Report) -> bool:
@@ -457,7 +474,8 @@ def leaderboard_grid(report: Report) -> Grid:
         texts = [str(row["name"])]
         for label in report.labels:
             n = row[f"{label}_n"] if common[label] is None else pd.NA
-            texts.append(_value_text(row[label], row[f"{label}_reported"], n, _digits(row[f"{label}_n"])))
+            texts.append(_value_text(row[label], row[f"{label}_reported"], n, _digits(row[f"{label}_n"]),
+                                     row.get(f"{label}_lo", math.nan), row.get(f"{label}_hi", math.nan)))
         rows.append(texts + ([flags.get(str(model), "")] if has_flags(report) else []))
     return header + (["Flags"] if has_flags(report) else []), rows
 
@@ -504,7 +522,8 @@ def transfer_title(transfer: Transfer) -> str:
 def legend(report: Report) -> str:
     parts = [
         "Accuracy on the n evaluated examples (clean accuracy for benign inputs, robust accuracy under "
-        "attack); (paper x) = the value the model's source reports (model card)"
+        "attack); [lo, hi] = its exact (Clopper-Pearson) 95% interval; (paper x) = the value the model's source "
+        "reports (model card)"
     ]
     usual = ("", "robust_accuracy", "clean_accuracy")
     odd = [f"{c.label} = {c.metric}" for c in report.columns if c.metric not in usual]

@@ -1,0 +1,34 @@
+"""Confidence intervals of the harness's figures: a robust accuracy is a binomial proportion
+(count of n examples), so every figure carries its exact Clopper-Pearson interval."""
+
+from __future__ import annotations
+
+import math
+
+from scipy.stats import beta
+
+LEVEL = 0.95
+
+
+def clopper_pearson(count: int, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) two-sided interval of a proportion count/n: the beta quantiles,
+    with the closed ends 0 at count = 0 and 1 at count = n. ``n = 0`` gives (nan, nan)."""
+    if n <= 0:
+        return math.nan, math.nan
+    if not 0 <= count <= n:
+        raise ValueError(f"count {count} outside 0..{n}")
+    alpha = 1.0 - level
+    lo = 0.0 if count == 0 else float(beta.ppf(alpha / 2, count, n - count + 1))
+    hi = 1.0 if count == n else float(beta.ppf(1 - alpha / 2, count + 1, n - count))
+    return lo, hi
+
+
+def proportion_interval(value: float | None, n: int | None, count: int | None = None) -> tuple[float, float] | None:
+    """The interval of a figure that is a proportion of its n examples (``count`` if known, else
+    ``value * n`` when that is a whole number); None for a figure that is not (a mean of rates)."""
+    if value is None or n is None or n <= 0 or (isinstance(value, float) and math.isnan(value)):
+        return None
+    k = count if count is not None and abs(count / n - value) < 1e-6 else round(value * n)
+    if abs(k / n - value) > 1e-6 or not 0 <= k <= n:  # (1e-6: float32 values of older cells)
+        return None
+    return clopper_pearson(int(k), int(n))
