@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from bench import zoo
 from bench.attacks import Context, get_kind
-from bench.attacks.base import CellKind
+from bench.attacks.base import Candidates, CellKind
 from bench.attacks.spec import hashed_params
 from bench.batch_size import batch_size_for
 from bench.data.mnist import load_mnist
@@ -52,6 +52,18 @@ def config_hash(cfg: AttackConfig, indices: torch.Tensor | None, sha: str, seed:
     if kind.rng_version > 1:  # absent at 1, so cells of kinds whose draws never changed stay valid
         fields["rng"] = kind.rng_version
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _pack_shard(part: Candidates) -> dict[str, torch.Tensor]:
+    """A shard as safetensors: the candidates, the kind's tensors (``t/``) and numbers (``s/``)."""
+    out = {"x_cand": part.x, **{f"t/{k}": v for k, v in part.tensors.items()}}
+    out.update({f"s/{k}": torch.tensor([v], dtype=torch.float64) for k, v in part.stats.items()})
+    return out
+
+
+def _unpack_shard(saved: dict[str, torch.Tensor]) -> Candidates:
+    return Candidates(saved["x_cand"], {k[2:]: v for k, v in saved.items() if k.startswith("t/")},
+                      {k[2:]: float(v[0]) for k, v in saved.items() if k.startswith("s/")})
 
 
 def shard_bounds(n: int, per_shard: int) -> list[tuple[int, int]]:
@@ -207,7 +219,8 @@ class Runner:
             split = load_mnist(cfg.examples.split, self.data_dir)
             x, y = split.x[indices], split.y[indices]
             x_ref = kind.prepare(x, y, cfg.params, ctx, indices)
-            x_cand, shards = self._shards(model, model_id, cfg, kind, x_ref, y, indices, ctx, h, bar)
+            cand, shards = self._shards(model, model_id, cfg, kind, x_ref, y, indices, ctx, h, bar)
+            x_cand = cand.x
             v = verify(model, x_ref, x_cand, y, kind.threat(cfg.params), self.device, max(self.suite.batch_size, 500))
             n, count = len(y), int(v.robust.sum())
             value = count / n if n else float("nan")
@@ -221,6 +234,9 @@ class Runner:
                 extra_out = {"median_l2_fooled": float(v.l2[fooled].median()), "median_linf_fooled": float(v.linf[fooled].median())}
             if hasattr(kind, "summarize"):  # optional: a kind's own statistics of the verified cell
                 extra_out.update(kind.summarize(x_ref, x_cand, y, v, cfg.params))
+            if cand.tensors or cand.stats:
+                tensors.update(cand.tensors)
+                extra_out.update(kind.details(cand.tensors, cand.stats, v, cfg.params))
         bar.close()
         wall = time.time() - t0
         meta = {
@@ -242,26 +258,33 @@ class Runner:
         return True
 
     def _shards(self, model: Any, model_id: str, cfg: AttackConfig, kind: Any, x: torch.Tensor, y: torch.Tensor,
-                indices: torch.Tensor, ctx: Context, h: str, bar: Any) -> tuple[torch.Tensor, dict[str, int]]:
+                indices: torch.Tensor, ctx: Context, h: str, bar: Any) -> tuple[Candidates, dict[str, int]]:
         """The cell's candidates, shard by shard: a shard finished by an earlier (killed) run of the
         same configuration is read back, the others are generated and kept as they finish. The
         harness verifies the whole cell afterwards, read-back shards included."""
-        parts, reused = [], 0
+        parts: list[Candidates] = []
+        reused = 0
         bounds = shard_bounds(len(y), kind.shard_examples)
         for start, stop in bounds:
             saved = None if self.force else self.store.read_shard(model_id, cfg.id, start, stop, h)
             if saved is not None and saved["x_cand"].shape == x[start:stop].shape:
-                parts.append(saved["x_cand"])
+                parts.append(_unpack_shard(saved))
                 reused += 1
                 bar.update(stop - start)
                 continue
             sub = dataclasses.replace(ctx, index=indices[start:stop])
-            cand = kind.generate(model, x[start:stop], y[start:stop], cfg.params, cfg.backend, sub).detach().cpu()
+            out = kind.generate(model, x[start:stop], y[start:stop], cfg.params, cfg.backend, sub)
+            part = out if isinstance(out, Candidates) else Candidates(out)
+            part = Candidates(part.x.detach().cpu(), {k: v.cpu() for k, v in part.tensors.items()}, dict(part.stats))
             if len(bounds) > 1:
-                self.store.write_shard(model_id, cfg.id, start, stop, h, {"x_cand": cand})
-            parts.append(cand)
-        x_cand = torch.cat(parts) if parts else x.clone()
-        return x_cand, {"shards": len(bounds), "shards_resumed": reused}
+                self.store.write_shard(model_id, cfg.id, start, stop, h, _pack_shard(part))
+            parts.append(part)
+        merged = Candidates(
+            torch.cat([p.x for p in parts]) if parts else x.clone(),
+            {k: torch.cat([p.tensors[k] for p in parts]) for k in (parts[0].tensors if parts else {})},
+            {k: float(sum(p.stats.get(k, 0.0) for p in parts)) for k in dict.fromkeys(k for p in parts for k in p.stats)},
+        )
+        return merged, {"shards": len(bounds), "shards_resumed": reused}
 
     def _split_size(self, cfg: AttackConfig) -> int:
         return len(load_mnist(cfg.examples.split, self.data_dir))

@@ -307,7 +307,7 @@ CASES = [
     ("attacks.1.params.steps", 2.5, "attacks[1].params.steps: must be int, got 2.5"),
     ("attacks.1.params.epsilon", 0.1, "attacks[1].params.epsilon: unknown parameter"),
     ("attacks.1.params", [1], "attacks[1].params: must be a mapping"),
-    ("attacks.1.backend", "cleverhans", "attacks[1].backend: unknown backend 'cleverhans' (known: art, foolbox, native)"),
+    ("attacks.1.backend", "cleverhans", "attacks[1].backend: unknown backend 'cleverhans' (known: art, foolbox, native, torchattacks)"),
     ("attacks.1.backend", _DELETE, "attacks[1]: missing required key 'backend' (kind '_test_gradient' runs on: art, foolbox, native)"),
     ("attacks.0.backend", "art", "attacks[0].backend: kind '_test_plain' takes no backend, got 'art'"),
     ("attacks.1.examples.count", -3, "attacks[1].examples.count: must be > 0, got -3"),

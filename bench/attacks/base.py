@@ -16,7 +16,7 @@ from bench.attacks.spec import Param, resolve_params, validate_params
 from bench.models.base import Classifier
 from bench.registry import Registry
 
-BACKENDS = ("art", "foolbox", "native")
+BACKENDS = ("art", "foolbox", "native", "torchattacks")
 
 
 @dataclass
@@ -86,9 +86,25 @@ class AttackKind:
         """The reference input the budget is measured from (e.g. the BSA-scaled image)."""
         return x
 
-    def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
+    def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None,
+                 ctx: Context) -> torch.Tensor | Candidates:
         """Candidate inputs, same shape as ``x``; never trusted without verification."""
         raise NotImplementedError
+
+    def details(self, tensors: dict[str, torch.Tensor], stats: dict[str, float], verdict: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """The cell's ``extra`` from what ``generate`` returned beside the candidates (Candidates)."""
+        return {}
+
+
+@dataclass
+class Candidates:
+    """What ``generate`` may return instead of a bare tensor: the candidates plus per-example
+    tensors (concatenated over shards and stored in the cell) and numbers (summed over shards),
+    e.g. a cascade's ``broken_by`` and each member's time."""
+
+    x: torch.Tensor
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)
 
 
 KINDS: Registry[AttackKind] = Registry("attack kind")

@@ -54,6 +54,12 @@ class Classifier(nn.Module):
         """Class scores linear in the code scores (adaptive-attack surface)."""
         return self.code_scores(x)
 
+    def code_words(self) -> torch.Tensor | None:
+        """The class rows of the model's output code as +-1 targets for the raw code scores
+        (num_classes x bits), or None for a model without one: what the code-word attack pushes
+        the code scores toward."""
+        return None
+
     def readout_activation(self, z: torch.Tensor) -> torch.Tensor:
         """The output activation between code scores and the final linear readout (identity
         for plain classifiers)."""

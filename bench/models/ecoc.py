@@ -61,6 +61,14 @@ class ECOCClassifier(Classifier):
     def code_scores(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)
 
+    def code_words(self) -> torch.Tensor | None:
+        """+-1 class rows of the code (0/1 codes mapped to -1/+1); None for a softmax head, whose
+        identity code is a plain classifier's one-hot target."""
+        if self.activation == "softmax":
+            return None
+        rows = self.code()[: self.num_classes].detach()
+        return rows.sign() if bool((rows < 0).any()) else rows * 2 - 1
+
     def readout_activation(self, z: torch.Tensor) -> torch.Tensor:
         if self.activation == "softmax":
             return torch.softmax(z, dim=1)

@@ -17,7 +17,12 @@ from typing import Any
 
 from bench.errors import BenchError
 
-_MODULES = {"art": "bench.attacks.backends.art_backend", "foolbox": "bench.attacks.backends.foolbox_backend", "native": "bench.attacks.backends.native"}
+_MODULES = {
+    "art": "bench.attacks.backends.art_backend",
+    "foolbox": "bench.attacks.backends.foolbox_backend",
+    "native": "bench.attacks.backends.native",
+    "torchattacks": "bench.attacks.backends.torchattacks_backend",
+}
 
 
 def problems(name: str, op: str, params: dict[str, Any]) -> list[tuple[str, str]]:

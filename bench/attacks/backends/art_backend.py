@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,7 +15,8 @@ from bench.models.base import Classifier
 logging.getLogger("art").setLevel(logging.WARNING)
 
 # What ART can run (bench.attacks.backends.problems): its PGD maximises the CE loss only.
-SUPPORTS = {"pgd": {"loss": ("ce",)}, "cw_l2": {}}
+SUPPORTS = {"pgd": {"loss": ("ce",), "targets": (0,)}, "cw_l2": {}, "apgd": {"targets": (0,)}, "square": {}}
+LOSSES = {"ce": "cross_entropy", "dlr": "difference_logits_ratio"}
 
 
 def classifier(model: Classifier, surface: str, ctx: Context):  # type: ignore[no-untyped-def]
@@ -32,7 +34,8 @@ def classifier(model: Classifier, surface: str, ctx: Context):  # type: ignore[n
 
 
 def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, steps: int, step_size: float,
-        restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True) -> torch.Tensor:
+        restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True,
+        targets: int = 0) -> torch.Tensor:
     from art.attacks.evasion import ProjectedGradientDescentPyTorch
 
     seed_everything(library_seed(ctx))
@@ -68,3 +71,37 @@ def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, 
         return torch.from_numpy(adv)
 
     return run_batched(one, x, y, ctx)
+
+
+def art_apgd_attack(clf: Any, params: dict[str, Any], ctx: Context, loss: str) -> Any:
+    from art.attacks.evasion import AutoProjectedGradientDescent
+
+    return AutoProjectedGradientDescent(
+        clf, norm=np.inf, eps=params["eps"], eps_step=params["step_size"], max_iter=params["steps"],
+        nb_random_init=params["restarts"], batch_size=ctx.batch_size, loss_type=LOSSES[loss], verbose=False,
+    )
+
+
+def art_square_attack(clf: Any, params: dict[str, Any], ctx: Context) -> Any:
+    from art.attacks.evasion import SquareAttack
+
+    return SquareAttack(clf, norm=np.inf, eps=params["eps"], max_iter=params["queries"], p_init=params["p_init"],
+                        nb_restarts=params["restarts"], batch_size=ctx.batch_size, verbose=False)
+
+
+def _generate(attack: Any, x: torch.Tensor, y: torch.Tensor, ctx: Context) -> torch.Tensor:
+    def one(xb: torch.Tensor, yb: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(attack.generate(x=xb.cpu().numpy(), y=yb.cpu().numpy()).astype(np.float32))
+
+    return run_batched(one, x, y, ctx)
+
+
+def apgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, surface: str = "logprob", loss: str = "ce",
+         **params: Any) -> torch.Tensor:
+    seed_everything(library_seed(ctx))
+    return _generate(art_apgd_attack(classifier(model, surface, ctx), params, ctx, loss), x, y, ctx)
+
+
+def square(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, surface: str = "logprob", **params: Any) -> torch.Tensor:
+    seed_everything(library_seed(ctx))
+    return _generate(art_square_attack(classifier(model, surface, ctx), params, ctx), x, y, ctx)

@@ -9,7 +9,7 @@ from bench.attacks.base import Context
 from bench.models.base import Classifier
 
 # What foolbox can run (bench.attacks.backends.problems): its PGD maximises the CE loss only.
-SUPPORTS = {"pgd": {"loss": ("ce",)}, "cw_l2": {}}
+SUPPORTS = {"pgd": {"loss": ("ce",), "targets": (0,)}, "cw_l2": {}}
 
 
 def fmodel(model: Classifier, surface: str, ctx: Context):  # type: ignore[no-untyped-def]
@@ -19,7 +19,8 @@ def fmodel(model: Classifier, surface: str, ctx: Context):  # type: ignore[no-un
 
 
 def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, steps: int, step_size: float,
-        restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True) -> torch.Tensor:
+        restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True,
+        targets: int = 0) -> torch.Tensor:
     import foolbox as fb
 
     seed_everything(library_seed(ctx))

@@ -31,13 +31,24 @@ from bench.models.base import Classifier
 SUPPORTS: dict[str, dict[str, tuple[object, ...]]] = {"pgd": {}, "cw_l2": {}}  # every parameter value
 
 
-def _loss(scores: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
-    """Per-example loss to *maximise*."""
-    if loss == "ce":
-        return torch.nn.functional.cross_entropy(scores, y, reduction="none")
-    if loss == "margin":
-        return -_margin(scores, y)
-    raise ValueError(f"unknown loss {loss!r} (ce, margin)")
+def _loss(scores: torch.Tensor, y: torch.Tensor, loss: str, target: torch.Tensor | None = None,
+          words: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-example loss to *maximise*. With ``target``: toward that class (CE to it, its margin
+    over every other class, or, ``codeword``, the per-bit hinge of the raw code scores toward its
+    code word ``words[target]``)."""
+    if target is None:
+        if loss == "ce":
+            return torch.nn.functional.cross_entropy(scores, y, reduction="none")
+        if loss == "margin":
+            return -_margin(scores, y)
+    else:
+        if loss == "ce":
+            return -torch.nn.functional.cross_entropy(scores, target, reduction="none")
+        if loss == "margin":
+            return _margin(scores, target)
+        if loss == "codeword" and words is not None:
+            return -torch.relu(1.0 - words[target] * scores).sum(1)
+    raise ValueError(f"unknown loss {loss!r} (ce, margin; targeted: codeword)")
 
 
 def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -60,26 +71,26 @@ def _step(grad: torch.Tensor, norm: str, size: float) -> torch.Tensor:
     return size * grad / g.view(-1, *([1] * (grad.dim() - 1)))
 
 
-def _random_start(x: torch.Tensor, norm: str, eps: float, index: torch.Tensor, seed: int, restart: int) -> torch.Tensor:
+def _random_start(x: torch.Tensor, norm: str, eps: float, index: torch.Tensor, seed: int, restart: int, salt: str = "pgd") -> torch.Tensor:
     """A uniform draw from the eps-ball per example, seeded by (seed, restart, dataset index), so
     an example starts at the same point whatever batch or shard it is in."""
     shape = x.shape[1:]
     if norm == "linf":
-        return per_example(lambda g: torch.rand(shape, generator=g) * (2 * eps) - eps, index, seed, f"pgd-start-{restart}").to(x)
+        return per_example(lambda g: torch.rand(shape, generator=g) * (2 * eps) - eps, index, seed, f"{salt}-start-{restart}").to(x)
 
     def ball(g: torch.Generator) -> torch.Tensor:
         d = torch.randn(shape, generator=g)
         r = torch.rand((), generator=g).pow(1.0 / d.numel())
         return d / d.norm().clamp_min(1e-12) * (eps * r)
 
-    return per_example(ball, index, seed, f"pgd-start-{restart}").to(x)
+    return per_example(ball, index, seed, f"{salt}-start-{restart}").to(x)
 
 
 def pgd_batch(
     model: Classifier, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float, steps: int, step_size: float,
     restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True,
     sync_every: int | None = None, index: torch.Tensor | None = None, seed: int = 0,
-    on_settle: Callable[[int], None] | None = None,
+    on_settle: Callable[[int], None] | None = None, targets: int = 0, target: torch.Tensor | None = None, salt: str = "pgd",
 ) -> torch.Tensor:
     """PGD on one batch. Returns, per example, the first iterate the model misclassifies (early
     stop), else the last iterate of the last restart. Success is always judged by the model's
@@ -88,10 +99,20 @@ def pgd_batch(
     ``index`` (the dataset index of each row, default 0..n-1) and ``seed`` fix each example's
     random starts; ``on_settle(k)`` hears of examples broken as they are dropped.
 
+    ``targets`` = K > 0: the attack toward each of the K most likely other classes in turn
+    (``pgd_targeted``); ``target`` (one class per row) is one such run.
+
     Between host reads (every ``sync_every`` steps) an example already fooled stays in the batch
     but is frozen: its first misclassified iterate is kept and it takes no further step, so the
     result does not depend on ``sync_every``; only the compute spent on it does."""
-    surf = model.surface(surface)
+    if targets > 0:
+        return pgd_targeted(model, x, y, norm=norm, eps=eps, steps=steps, step_size=step_size, restarts=restarts,
+                            random_start=random_start, surface=surface, loss=loss, early_stop=early_stop,
+                            sync_every=sync_every, index=index, seed=seed, on_settle=on_settle, targets=targets)
+    words = model.code_words() if loss == "codeword" else None
+    if loss == "codeword" and words is None:
+        raise ValueError("loss 'codeword' needs a model with a code (Classifier.code_words)")
+    surf = model.code_scores if loss == "codeword" else model.surface(surface)
     k = sync_interval(x.device, sync_every)
     index = torch.arange(len(x)) if index is None else index.cpu()
     best = x.clone()
@@ -104,14 +125,15 @@ def pgd_batch(
         if restart == 0 and on_settle is not None:
             on_settle(len(y) - len(active))  # wrong before the attack: settled at once
         xa, ya = x[active], y[active]
-        delta = _random_start(xa, norm, eps, index[active.cpu()], seed, restart) if random_start else torch.zeros_like(xa)
+        ta = None if target is None else target[active]
+        delta = _random_start(xa, norm, eps, index[active.cpu()], seed, restart, salt) if random_start else torch.zeros_like(xa)
         delta = (xa + delta).clamp(0, 1) - xa
         settled = torch.zeros(len(active), dtype=torch.bool, device=x.device)  # fooled, not yet dropped
         adv = xa.clone()  # first misclassified iterate of each settled example
 
         def drop_settled() -> bool:
             """Record and drop the settled examples (a host read); True when none remain."""
-            nonlocal active, xa, ya, delta, settled, adv
+            nonlocal active, xa, ya, ta, delta, settled, adv
             gone, keep = host_split(settled)
             if len(gone):
                 if on_settle is not None:
@@ -119,6 +141,7 @@ def pgd_batch(
                 best[active[gone]] = adv[gone]
                 done[active[gone]] = True
                 active, xa, ya, delta, adv = active[keep], xa[keep], ya[keep], delta[keep], adv[keep]
+                ta = None if ta is None else ta[keep]
                 settled = settled[keep]
             return len(active) == 0
 
@@ -129,13 +152,13 @@ def pgd_batch(
                 scores = surf(xa + delta)
             if early_stop:
                 with torch.no_grad():
-                    pred = (scores if surface == "logprob" else model.log_probs(xa + delta)).argmax(1)
+                    pred = (scores if surface == "logprob" and words is None else model.log_probs(xa + delta)).argmax(1)
                     fooled = (pred != ya) & ~settled
                     adv = torch.where(_rows(fooled, xa), (xa + delta).detach(), adv)
                     settled = settled | fooled
             if last:
                 break
-            (grad,) = torch.autograd.grad(_loss(scores, ya, loss).sum(), delta)
+            (grad,) = torch.autograd.grad(_loss(scores, ya, loss, ta, words).sum(), delta)
             with torch.no_grad():
                 new = _project(delta + _step(grad, norm, step_size), norm, eps)
                 new = (xa + new).clamp(0, 1) - xa
@@ -147,6 +170,35 @@ def pgd_batch(
         if len(active):
             best[active] = (xa + delta).detach()
     return best.detach()
+
+
+def pgd_targeted(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, targets: int, surface: str = "logprob",
+                 loss: str = "margin", on_settle: Callable[[int], None] | None = None, **params: object) -> torch.Tensor:
+    """PGD toward each of the ``targets`` most likely other classes in turn (ranked by the clean
+    class scores: the attacked surface, or the linear class scores for ``codeword``), each run
+    only on the examples every earlier target left unbroken (AutoAttack's APGD-T schedule, and
+    Gowal et al.'s MultiTargeted). Broken = misclassified, whichever class the model then says."""
+    with torch.no_grad():
+        ranking = (model.linear_scores(x) if loss == "codeword" else model.surface(surface)(x)).float()
+        ranking = ranking.masked_fill(torch.nn.functional.one_hot(y, ranking.shape[1]).bool(), float("-inf"))
+        order = ranking.argsort(dim=1, descending=True)
+        broken = model.log_probs(x).argmax(1) != y
+    if on_settle is not None:
+        on_settle(host_int(broken.sum()))
+    best = x.clone()
+    for k in range(min(int(targets), ranking.shape[1] - 1)):
+        rows = host_indices(~broken)
+        if len(rows) == 0:
+            break
+        index = params.get("index")
+        sub = {**params, "index": None if index is None else torch.as_tensor(index)[rows.cpu()]}
+        adv = pgd_batch(model, x[rows], y[rows], surface=surface, loss=loss, target=order[rows, k], salt=f"pgd-t{k + 1}",
+                        on_settle=on_settle, **sub)  # type: ignore[arg-type]
+        with torch.no_grad():
+            hit = model.log_probs(adv).argmax(1) != y[rows]
+        best[rows] = adv  # broken rows keep their adversarial; the others their last iterate (in the ball)
+        broken[rows] = hit
+    return best
 
 
 def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, **params: object) -> torch.Tensor:

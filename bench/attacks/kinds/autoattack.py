@@ -1,5 +1,6 @@
-"""AutoAttack components through ART (Croce & Hein 2020): APGD with the CE or DLR loss, the
-gradient-free Square attack, and ART's AutoAttack running them in sequence.
+"""AutoAttack components (Croce & Hein 2020) through ART or torchattacks: APGD with the CE or DLR
+loss (targeted: APGD-T), FAB (targeted: FAB-T), the gradient-free Square attack, and ART's
+AutoAttack running three of them in sequence (the reference protocol is the ``cascade`` kind).
 
 ART draws its randomness from numpy's global RNG and AutoAttack's reference code seeds from the
 clock: every kind here seeds numpy and torch from the cell seed, recorded in the results, so a
@@ -13,49 +14,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.attacks.backends.art_backend import classifier
+from bench.attacks.backends import get_backend
+from bench.attacks.backends.art_backend import LOSSES, art_apgd_attack, art_square_attack, classifier
 from bench.attacks.backends.common import library_seed, run_batched, seed_everything
 from bench.attacks.base import AttackKind, Context, register
-from bench.attacks.spec import Param, one_of, open_unit_interval, positive
+from bench.attacks.spec import Param, non_negative, one_of, open_unit_interval, positive
 from bench.models.base import Classifier
 
-LOSSES = {"ce": "cross_entropy", "dlr": "difference_logits_ratio"}
 
+class _Linf(AttackKind):
+    """An L-inf attack whose backends implement operation ``backend_op`` with the kind's params."""
 
-class _ARTLinf(AttackKind):
-    backends = ("art",)
     rng_version = 2  # seeded per shard (common.library_seed)
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
         return {"norm": "linf", "eps": float(params["eps"])}
 
-    def build(self, clf: Any, params: dict[str, Any], ctx: Context) -> Any:
-        raise NotImplementedError
-
     def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
-        seed_everything(library_seed(ctx))
-        attack = self.build(classifier(model, params.get("surface", "logprob"), ctx), params, ctx)
-
-        def one(xb: torch.Tensor, yb: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
-            return torch.from_numpy(attack.generate(x=xb.cpu().numpy(), y=yb.cpu().numpy()).astype(np.float32))
-
-        return run_batched(one, x, y, ctx)
-
-
-def _apgd(clf: Any, params: dict[str, Any], ctx: Context, loss: str) -> Any:
-    from art.attacks.evasion import AutoProjectedGradientDescent
-
-    return AutoProjectedGradientDescent(
-        clf, norm=np.inf, eps=params["eps"], eps_step=params["step_size"], max_iter=params["steps"],
-        nb_random_init=params["restarts"], batch_size=ctx.batch_size, loss_type=LOSSES[loss], verbose=False,
-    )
-
-
-def _square(clf: Any, params: dict[str, Any], ctx: Context) -> Any:
-    from art.attacks.evasion import SquareAttack
-
-    return SquareAttack(clf, norm=np.inf, eps=params["eps"], max_iter=params["queries"], p_init=params["p_init"],
-                        nb_restarts=params["restarts"], batch_size=ctx.batch_size, verbose=False)
+        return getattr(get_backend(backend or self.backends[0]), self.backend_op)(model, x, y, ctx=ctx, **params)
 
 
 COMMON = {
@@ -64,46 +40,67 @@ COMMON = {
 }
 APGD_PARAMS = {
     "steps": Param(int, 100, positive, "APGD iterations"),
-    "step_size": Param(float, 0.1, positive, "APGD initial step size (APGD adapts it)"),
+    "step_size": Param(float, 0.1, positive, "APGD initial step size (ART; torchattacks starts at 2 eps as the reference)"),
     "restarts": Param(int, 1, positive, "APGD random initialisations"),
 }
 SQUARE_PARAMS = {
     "queries": Param(int, 1000, positive, "Square iterations (one model query each)"),
     "p_init": Param(float, 0.8, open_unit_interval, "Square initial fraction of pixels changed"),
 }
+TARGETS = Param(int, 0, non_negative, "0: untargeted; K: toward each of the K most likely other classes in turn "
+                "(APGD-T: targeted DLR; FAB-T), an example broken if any target succeeds", late=True)
 
 
 @register
-class APGD(_ARTLinf):
+class APGD(_Linf):
     name = "apgd"
-    description = "Auto-PGD (ART), L-inf, CE or DLR loss, step size adapted by the attack"
-    params = {**COMMON, "loss": Param(str, "ce", one_of(*LOSSES), "ce or dlr"), **APGD_PARAMS}
+    description = "Auto-PGD, L-inf, CE or DLR loss, step size adapted by the attack; targets: K = APGD-T"
+    params = {**COMMON, "loss": Param(str, "ce", one_of(*LOSSES), "ce or dlr (targeted runs use the targeted DLR)"),
+              **APGD_PARAMS, "targets": TARGETS}
+    backends = ("art", "torchattacks")
+    backend_op = "apgd"
     default_label = "APGD"
 
-    def build(self, clf: Any, params: dict[str, Any], ctx: Context) -> Any:
-        return _apgd(clf, params, ctx, params["loss"])
+
+@register
+class FAB(_Linf):
+    name = "fab"
+    description = "FAB (Croce & Hein 2020), minimum-norm attack kept within eps; targets: K = FAB-T"
+    params = {**COMMON, "steps": Param(int, 100, positive, "FAB iterations"),
+              "restarts": Param(int, 1, positive, "random restarts"), "targets": TARGETS}
+    backends = ("torchattacks",)
+    backend_op = "fab"
+    default_label = "FAB"
 
 
 @register
-class Square(_ARTLinf):
+class Square(_Linf):
     name = "square"
-    description = "Square attack (ART): gradient-free, score-based, L-inf"
+    description = "Square attack: gradient-free, score-based, L-inf"
     params = {**COMMON, **SQUARE_PARAMS, "restarts": Param(int, 1, positive, "restarts")}
+    backends = ("art", "torchattacks")
+    backend_op = "square"
     default_label = "Square"
 
-    def build(self, clf: Any, params: dict[str, Any], ctx: Context) -> Any:
-        return _square(clf, params, ctx)
-
 
 @register
-class AutoAttackKind(_ARTLinf):
+class AutoAttackKind(_Linf):
     name = "autoattack"
-    description = "ART AutoAttack: APGD-CE, APGD-DLR and Square in sequence on still-robust points"
+    description = "ART AutoAttack: APGD-CE, APGD-DLR and Square in sequence on still-robust points (not the reference protocol: see cascade)"
     params = {**COMMON, **APGD_PARAMS, **SQUARE_PARAMS}
+    backends = ("art",)
     default_label = "AutoAttack"
 
-    def build(self, clf: Any, params: dict[str, Any], ctx: Context) -> Any:
+    def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
         from art.attacks.evasion import AutoAttack
 
-        attacks = [_apgd(clf, params, ctx, "ce"), _apgd(clf, params, ctx, "dlr"), _square(clf, {**params, "restarts": 1}, ctx)]
-        return AutoAttack(clf, norm=np.inf, eps=params["eps"], eps_step=params["step_size"], attacks=attacks, batch_size=ctx.batch_size)
+        seed_everything(library_seed(ctx))
+        clf = classifier(model, params.get("surface", "logprob"), ctx)
+        attacks = [art_apgd_attack(clf, params, ctx, "ce"), art_apgd_attack(clf, params, ctx, "dlr"),
+                   art_square_attack(clf, {**params, "restarts": 1}, ctx)]
+        attack = AutoAttack(clf, norm=np.inf, eps=params["eps"], eps_step=params["step_size"], attacks=attacks, batch_size=ctx.batch_size)
+
+        def one(xb: torch.Tensor, yb: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(attack.generate(x=xb.cpu().numpy(), y=yb.cpu().numpy()).astype(np.float32))
+
+        return run_batched(one, x, y, ctx)

@@ -20,8 +20,11 @@ def pgd_params(eps: float, step_size: float) -> dict[str, Param]:
         "restarts": Param(int, 1, positive, "random restarts (an example counts as broken if any breaks it)"),
         "random_start": Param(bool, True, None, "start uniformly in the eps-ball"),
         "surface": Param(str, "logprob", one_of("logprob", "linear"), "model surface the gradient is taken on"),
-        "loss": Param(str, "ce", one_of("ce", "margin"), "loss maximised (margin: native backend only)"),
+        "loss": Param(str, "ce", one_of("ce", "margin", "codeword"), "loss maximised (margin, codeword: native backend "
+                      "only; codeword: per-bit hinge of the raw code scores toward a target's code word, needs targets)"),
         "early_stop": Param(bool, True, None, "stop attacking examples already broken (native)"),
+        "targets": Param(int, 0, non_negative, "0: untargeted; K: toward each of the K most likely other classes in turn, "
+                         "an example broken if any target succeeds (native)", late=True),
     }
 
 
@@ -33,6 +36,12 @@ class _PGD(AttackKind):
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
         return {"norm": self.norm, "eps": float(params["eps"])}
+
+    def validate(self, params: Any, where: str) -> list[str]:
+        problems = super().validate(params, where)
+        if not problems and isinstance(params, dict) and params.get("loss") == "codeword" and not params.get("targets"):
+            problems.append(f"{where}.loss: 'codeword' attacks toward other classes' code words: set targets to K > 0")
+        return problems
 
     def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
         return get_backend(backend or "native").pgd(model, x, y, ctx=ctx, norm=self.norm, **params)

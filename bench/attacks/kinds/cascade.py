@@ -1,0 +1,173 @@
+"""A cascade of attacks of one threat model (AutoAttack's protocol, Croce & Hein 2020): each
+member runs only on the examples every earlier member left robust, so the cell's robust set is
+the per-example worst case over all of them, at the cost of attacking only what still stands.
+
+Presets reproduce the reference lists and budgets (fra31/auto-attack ``set_version``):
+``autoattack_standard`` = APGD-CE, APGD-T (9 targets), FAB-T (9 targets), Square (5,000 queries),
+100 iterations each; ``autoattack_plus`` adds restarts and the untargeted DLR and FAB runs; and
+``adaptive`` adds, for models with an output code, the attacks of Tramer et al. 2020 on the class
+scores linear in the raw code scores (margin loss, untargeted and toward the top-3 other classes,
+and APGD-T on them) and the code-word attack (the raw code scores pushed toward another class's
+code word). The harness verifies every member's output before it counts (``bench.verify``), and
+the cell stores which member broke each example and each member's time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from bench.attacks.base import AttackKind, Candidates, Context, get_kind, register
+from bench.attacks.spec import Param, positive
+from bench.models.base import Classifier
+from bench.verify import verify
+
+CLEAN_WRONG = -2  # broken_by: the model is already wrong on the clean input
+UNBROKEN = -1
+
+
+@dataclass(frozen=True)
+class Member:
+    """One attack of a cascade: ``params`` without eps (the cascade's), ``needs_code``: run only
+    on models with an output code (``Classifier.code_words``)."""
+
+    label: str
+    kind: str
+    backend: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    needs_code: bool = False
+
+    def resolved(self, eps: float) -> dict[str, Any]:
+        params = {k: (v * eps if k == "step_size_eps" else v) for k, v in self.params.items()}
+        if "step_size_eps" in params:
+            params["step_size"] = params.pop("step_size_eps")
+        return get_kind(self.kind).resolve({**params, "eps": eps})
+
+
+AA = "torchattacks"
+PRESETS: dict[str, tuple[Member, ...]] = {
+    "autoattack_standard": (
+        Member("APGD-CE", "apgd", AA, {"loss": "ce", "steps": 100, "restarts": 1}),
+        Member("APGD-T", "apgd", AA, {"steps": 100, "restarts": 1, "targets": 9}),
+        Member("FAB-T", "fab", AA, {"steps": 100, "restarts": 1, "targets": 9}),
+        Member("Square", "square", AA, {"queries": 5000, "restarts": 1, "p_init": 0.8}),
+    ),
+    "autoattack_plus": (
+        Member("APGD-CE", "apgd", AA, {"loss": "ce", "steps": 100, "restarts": 5}),
+        Member("APGD-DLR", "apgd", AA, {"loss": "dlr", "steps": 100, "restarts": 5}),
+        Member("FAB", "fab", AA, {"steps": 100, "restarts": 5}),
+        Member("Square", "square", AA, {"queries": 5000, "restarts": 1, "p_init": 0.8}),
+        Member("APGD-T", "apgd", AA, {"steps": 100, "restarts": 1, "targets": 9}),
+        Member("FAB-T", "fab", AA, {"steps": 100, "restarts": 1, "targets": 9}),
+    ),
+    "adaptive": (
+        Member("PGD-linear-margin", "pgd_linf", "native",
+               {"surface": "linear", "loss": "margin", "steps": 100, "step_size_eps": 0.1}, needs_code=True),
+        Member("PGD-linear-margin-T", "pgd_linf", "native",
+               {"surface": "linear", "loss": "margin", "steps": 100, "step_size_eps": 0.1, "targets": 3}, needs_code=True),
+        Member("APGD-T-linear", "apgd", AA, {"surface": "linear", "steps": 100, "restarts": 1, "targets": 3}, needs_code=True),
+        Member("Codeword-T", "pgd_linf", "native", {"loss": "codeword", "steps": 100, "step_size_eps": 0.1, "targets": 3},
+               needs_code=True),
+    ),
+}
+
+
+def _presets(value: Any) -> str | None:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        return "must be a non-empty list of preset names"
+    unknown = [v for v in value if v not in PRESETS]
+    return f"unknown preset(s) {', '.join(unknown)} (known: {', '.join(PRESETS)})" if unknown else None
+
+
+def members(params: dict[str, Any]) -> list[Member]:
+    """The cascade's members in order (a label repeated by two presets runs once)."""
+    out: dict[str, Member] = {}
+    for name in params["presets"]:
+        for m in PRESETS[name]:
+            out.setdefault(m.label, m)
+    return list(out.values())
+
+
+def has_code(model: Classifier) -> bool:
+    return model.code_words() is not None
+
+
+@register
+class Cascade(AttackKind):
+    name = "cascade"
+    description = "attacks in sequence, each on the examples still robust (AutoAttack's protocol; presets, adaptive attacks)"
+    params = {
+        "eps": Param(float, 0.3, positive, "L-inf budget of every member"),
+        "presets": Param(list, ["autoattack_standard", "adaptive"], _presets,
+                         f"member lists, in order: {', '.join(PRESETS)}"),
+    }
+    default_label = "Cascade"
+    shard_examples = 100
+    rng_version = 2
+
+    def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        return {"norm": "linf", "eps": float(params["eps"])}
+
+    def validate(self, params: Any, where: str) -> list[str]:
+        problems = super().validate(params, where)
+        if problems or not isinstance(params, dict):
+            return problems
+        from bench.attacks.backends import problems as backend_problems
+
+        for m in members(self.resolve(params)):  # a preset must run on its backends as written
+            kind = get_kind(m.kind)
+            resolved = m.resolved(float(self.resolve(params)["eps"]))
+            problems += [f"{where}.presets: member {m.label}: {line}" for line in kind.validate(resolved, m.label)]
+            if m.backend and kind.backend_op:
+                problems += [f"{where}.presets: member {m.label}: {msg}" for _, msg in backend_problems(m.backend, kind.backend_op, resolved)]
+        return problems
+
+    def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None,
+                 ctx: Context) -> Candidates:
+        eps = float(params["eps"])
+        threat = self.threat(params)
+        index = ctx.index if ctx.index is not None else torch.arange(len(y))
+        with torch.no_grad():
+            pred = model.predict(x.to(ctx.device), batch_size=max(ctx.batch_size, 1))
+        broken_by = torch.where(pred != y, CLEAN_WRONG, UNBROKEN).to(torch.int8)
+        ctx.settle(int((broken_by == CLEAN_WRONG).sum()))
+        out = x.clone()
+        stats: dict[str, float] = {}
+        for j, member in enumerate(members(params)):
+            rows = (broken_by == UNBROKEN).nonzero().squeeze(1)
+            skip = member.needs_code and not has_code(model)
+            stats[f"attempted/{member.label}"] = 0.0 if skip else float(len(rows))
+            t0 = time.perf_counter()
+            if len(rows) and not skip:
+                if ctx.status is not None:
+                    ctx.status(f"{member.label}: {len(rows)} of {len(y)} still robust")
+                sub = Context(device=ctx.device, seed=ctx.seed, batch_size=ctx.batch_size, index=index[rows])
+                got = get_kind(member.kind).generate(model, x[rows], y[rows], member.resolved(eps), member.backend, sub)
+                cand = (got.x if isinstance(got, Candidates) else got).detach().cpu()
+                v = verify(model, x[rows], cand, y[rows], threat, ctx.device, max(ctx.batch_size, 100))
+                hit = v.ref_correct & ~v.robust  # verified adversarial: counted, and attacked no more
+                out[rows[hit]] = cand[hit]
+                broken_by[rows[hit]] = j
+                ctx.settle(int(hit.sum()))
+            stats[f"time_s/{member.label}"] = time.perf_counter() - t0
+        ctx.settle(int((broken_by == UNBROKEN).sum()))
+        return Candidates(out, {"broken_by": broken_by}, stats)
+
+    def details(self, tensors: dict[str, torch.Tensor], stats: dict[str, float], verdict: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """Per member: examples it was run on, examples it broke, its time, and the robust accuracy
+        after it (robust after the last member = the cell's value, up to re-verification)."""
+        broken_by = tensors["broken_by"].long()
+        n = len(broken_by)
+        rows: dict[str, Any] = {}
+        for j, member in enumerate(members(params)):
+            still = int(((broken_by == UNBROKEN) | (broken_by > j)).sum())
+            rows[member.label] = {
+                "attempted": int(stats.get(f"attempted/{member.label}", 0)), "broke": int((broken_by == j).sum()),
+                "time_s": round(stats.get(f"time_s/{member.label}", 0.0), 3), "robust_after": still / n if n else float("nan"),
+                "backend": member.backend, "kind": member.kind,
+            }
+        flat = {f"robust_after {label}": r["robust_after"] for label, r in rows.items()}
+        return {"members": rows, "clean_wrong": int((broken_by == CLEAN_WRONG).sum()), **flat}

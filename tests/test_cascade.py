@@ -1,0 +1,205 @@
+"""Reference-strength robust accuracy: targeted attacks, the code-word attack, the cascade, the
+torchattacks backend, and the cross-check against torchattacks' AutoAttack, on tiny models where
+the answer is known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from torch import nn
+
+from bench import zoo
+from bench.attacks import Context, get_kind
+from bench.attacks.backends import native
+from bench.attacks.kinds import cascade
+from bench.cli import main
+from bench.data.mnist import load_mnist
+from bench.models.base import Classifier
+from bench.verify import verify
+
+CPU = torch.device("cpu")
+
+
+class TargetOnly(Classifier):
+    """Three classes on 2 pixels, true class 0 at the centre image. Class 1 is the most likely other
+    class but unreachable (its score can gain 0.1 within eps 0.3); class 2 starts far lower but
+    reaches the top with one pixel. A margin attack's gradient flows only through the most likely
+    other class, so untargeted it pushes toward class 1 for ever; toward target 2 it wins."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.flatten(1)[:, 0], x.flatten(1)[:, 1]
+        z = torch.stack([torch.zeros_like(a), -0.5 + (a - 0.5) / 3, -3 + 20 * (b - 0.5)], dim=1) + self.anchor
+        return torch.log_softmax(z, dim=1)
+
+
+class MaskedCode(Classifier):
+    """A code model whose decoder hides its gradients: raw code scores z = fc(x) (10 bits, +-1
+    code words = one-hot in +-1), decoded at temperature 1e-4, so the log-probabilities are flat
+    almost everywhere; the code scores themselves still carry the gradient."""
+
+    def __init__(self, fc: nn.Linear) -> None:
+        super().__init__()
+        self.fc = fc
+        self.register_buffer("words", 2 * torch.eye(10) - 1)
+
+    def code_scores(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+    def linear_scores(self, x: torch.Tensor) -> torch.Tensor:
+        return self.code_scores(x) @ self.words.T
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(1e4 * self.linear_scores(x), dim=1)
+
+    def code_words(self) -> torch.Tensor | None:
+        return self.words
+
+
+def robust(model: Classifier, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor, eps: float) -> torch.Tensor:
+    return verify(model, x, adv, y, {"norm": "linf", "eps": eps}, CPU, 100).robust
+
+
+def test_a_targeted_attack_finds_the_boundary_an_untargeted_one_misses() -> None:
+    model = TargetOnly().eval()
+    x, y = torch.full((4, 1, 1, 2), 0.5), torch.zeros(4, dtype=torch.long)
+    params = {"norm": "linf", "eps": 0.3, "steps": 50, "step_size": 0.03, "random_start": False, "loss": "margin"}
+    untargeted = native.pgd_batch(model, x, y, **params)
+    assert robust(model, x, y, untargeted, 0.3).all()  # stuck on the unreachable class 1
+    top1 = native.pgd_batch(model, x, y, **params, targets=1)
+    assert robust(model, x, y, top1, 0.3).all()  # the most likely other class only: still stuck
+    top2 = native.pgd_batch(model, x, y, **params, targets=2)
+    assert not robust(model, x, y, top2, 0.3).any()  # the second target breaks every example
+    assert (model.log_probs(top2).argmax(1) == 2).all()
+
+
+def test_the_codeword_attack_breaks_a_code_model_whose_decoder_masks_gradients(tiny_zoo: Path) -> None:
+    lin = zoo.load("tiny-linear")
+    model = MaskedCode(lin.fc).eval()
+    split = load_mnist("test")
+    x, y = split.x[:40], split.y[:40]
+    base = {"norm": "linf", "eps": 0.3, "steps": 40, "step_size": 0.03}
+    plain = native.pgd_batch(model, x, y, **base)  # CE on the masked log-probabilities
+    word = native.pgd_batch(model, x, y, **base, loss="codeword", targets=3)
+    r_plain, r_word = robust(model, x, y, plain, 0.3).float().mean(), robust(model, x, y, word, 0.3).float().mean()
+    assert r_word <= 0.1 and r_plain >= r_word + 0.5, (float(r_plain), float(r_word))
+    with pytest.raises(ValueError):
+        native.pgd_batch(lin, x, y, **base, loss="codeword", targets=3)  # no code: refused
+
+
+def test_validate_refuses_codeword_without_targets_and_targets_off_native() -> None:
+    kind = get_kind("pgd_linf")
+    assert any("codeword" in p for p in kind.validate({"loss": "codeword"}, "x"))
+    assert not kind.validate({"loss": "codeword", "targets": 3}, "x")
+    from bench.attacks.backends import problems
+
+    assert problems("art", "pgd", kind.resolve({"targets": 2}))
+    assert problems("torchattacks", "apgd", get_kind("apgd").resolve({"targets": 9})) == []
+    assert problems("art", "apgd", get_kind("apgd").resolve({"targets": 9}))
+
+
+DETERMINISTIC = (  # members with no random draw, so each one alone gives the same verdicts
+    cascade.Member("M1", "pgd_linf", "native", {"steps": 5, "step_size_eps": 0.3, "random_start": False}),
+    cascade.Member("M2", "pgd_linf", "native", {"steps": 20, "step_size_eps": 0.1, "random_start": False, "loss": "margin"}),
+    cascade.Member("M3", "pgd_linf", "native", {"steps": 20, "step_size_eps": 0.1, "random_start": False, "loss": "margin", "targets": 3}),
+)
+
+
+def test_cascade_flags_are_the_intersection_of_its_members_run_alone(tiny_zoo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(cascade.PRESETS, "test", DETERMINISTIC)
+    model = zoo.load("tiny-linear")
+    split = load_mnist("test")
+    x, y, index = split.x[300:360], split.y[300:360], torch.arange(300, 360)
+    kind = get_kind("cascade")
+    params = kind.resolve({"eps": 0.08, "presets": ["test"]})
+    ticks: list[int] = []
+    out = kind.generate(model, x, y, params, None, Context(device=CPU, seed=5, batch_size=25, index=index, progress=ticks.append))
+    assert sum(ticks) == len(y)
+    cascade_robust = robust(model, x, y, out.x, 0.08)
+    alone = torch.ones(len(y), dtype=torch.bool)
+    for m in DETERMINISTIC:
+        adv = get_kind(m.kind).generate(model, x, y, m.resolved(0.08), m.backend, Context(device=CPU, seed=5, batch_size=25, index=index))
+        alone &= robust(model, x, y, adv, 0.08)
+    assert torch.equal(cascade_robust, alone)
+    assert 0 < int(alone.sum()) < len(y)  # the case is not trivial
+    broken_by = out.tensors["broken_by"]
+    assert torch.equal(broken_by == cascade.UNBROKEN, cascade_robust)
+    details = kind.details(out.tensors, out.stats, None, params)
+    assert [m["attempted"] for m in details["members"].values()][0] == int((broken_by != cascade.CLEAN_WRONG).sum())
+    assert details["robust_after M3"] == pytest.approx(int(cascade_robust.sum()) / len(y))
+    assert sum(m["broke"] for m in details["members"].values()) + details["clean_wrong"] + int(cascade_robust.sum()) == len(y)
+
+
+def test_a_cascade_cell_resumes_inside_to_the_identical_cell(tiny_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(cascade.PRESETS, "test", DETERMINISTIC)
+    suite = {
+        "name": "tiny_cascade", "version": 1, "dataset": "mnist", "seed": 2, "batch_size": 50,
+        "examples": {"split": "test", "count": 250, "offset": 0}, "models": {"ids": ["tiny-linear"]},
+        "attacks": [{"id": "aa", "kind": "cascade", "params": {"eps": 0.08, "presets": ["test"]}}],
+    }
+    paths = {}
+    for name in ("straight", "resumed"):
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(yaml.safe_dump({**suite, "outputs": {"dir": str(tmp_path / name)}}))
+    args = ["--device", "cpu", "--no-progress", "--no-leaderboard"]
+    assert main(["run", str(paths["straight"]), *args]) == 0
+    kind = get_kind("cascade")
+    original, calls = kind.generate, {"n": 0}
+
+    def flaky(*a: object, **k: object):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(*a, **k)
+
+    monkeypatch.setattr(kind, "generate", flaky)
+    assert main(["run", str(paths["resumed"]), *args]) == 130
+    assert len(list((tmp_path / "resumed" / "cells" / "tiny-linear" / "aa.partial").glob("*.safetensors"))) == 2
+    monkeypatch.setattr(kind, "generate", original)
+    assert main(["run", str(paths["resumed"]), *args]) == 0
+    a = load_file(str(tmp_path / "straight" / "cells" / "tiny-linear" / "aa.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "cells" / "tiny-linear" / "aa.safetensors"))
+    assert a.keys() == b.keys() and "broken_by" in a and all(torch.equal(a[k], b[k]) for k in a)
+    ja, jb = (json.loads((tmp_path / n / "cells" / "tiny-linear" / "aa.json").read_text()) for n in ("straight", "resumed"))
+    assert ja["value"] == jb["value"] and ja["ci95"] == jb["ci95"]
+    assert {k: v["broke"] for k, v in ja["extra"]["members"].items()} == {k: v["broke"] for k, v in jb["extra"]["members"].items()}
+
+
+def test_torchattacks_backend_agrees_with_native_on_a_tiny_model(tiny_zoo: Path) -> None:
+    model = zoo.load("tiny-linear")
+    split = load_mnist("test")
+    x, y = split.x[:100], split.y[:100]
+    kind = get_kind("pgd_linf")
+    params = kind.resolve({"eps": 0.05, "steps": 20, "step_size": 0.01})
+    rates = {}
+    for backend in ("native", "torchattacks"):
+        adv = kind.generate(model, x, y, params, backend, Context(device=CPU, seed=0, batch_size=50))
+        rates[backend] = float(robust(model, x, y, adv, 0.05).float().mean())
+    assert abs(rates["native"] - rates["torchattacks"]) <= 0.05, rates
+    assert 0.05 < rates["native"] < 0.95, rates  # the attack has work to do at this eps
+
+
+def test_autoattack_preset_is_never_weaker_than_torchattacks_autoattack(tiny_zoo: Path) -> None:
+    """The cross-check, test-sized: the cascade's robust set is inside the reference's (AutoAttack
+    as torchattacks ships it), up to 1 example in 100."""
+    model = zoo.load("tiny-linear")
+    split = load_mnist("test")
+    x, y = split.x[500:530], split.y[500:530]
+    eps = 0.06
+    kind = get_kind("cascade")
+    ours = kind.generate(model, x, y, kind.resolve({"eps": eps, "presets": ["autoattack_standard"]}), None,
+                         Context(device=CPU, seed=0, batch_size=30, index=torch.arange(500, 530)))
+    from bench.attacks.backends import torchattacks_backend
+
+    theirs = torchattacks_backend.autoattack(model, x, y, ctx=Context(device=CPU, seed=0, batch_size=30), eps=eps)
+    r_ours, r_theirs = robust(model, x, y, ours.x, eps), robust(model, x, y, theirs, eps)
+    assert int((r_ours & ~r_theirs).sum()) <= len(y) // 100
+    assert 0 < int(r_theirs.sum()) < len(y), int(r_theirs.sum())  # the attack has work to do
