@@ -226,7 +226,7 @@ class Runner:
             value = count / n if n else float("nan")
             tensors = {"index": indices, "label": y, "robust": v.robust, "ref_correct": v.ref_correct, "pred": v.pred,
                        "linf": v.linf, "l2": v.l2}
-            if kind.adversarial and (kind.threat(cfg.params) or {}).get("eps") != 0:
+            if kind.adversarial and kind.keeps_images and (kind.threat(cfg.params) or {}).get("eps") != 0:
                 tensors["x_adv"] = x_cand.float()  # a zero budget returns the inputs: nothing worth keeping
             stats, extra_out = v.stats, {}
             fooled = v.ref_correct & ~v.robust

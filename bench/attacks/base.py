@@ -66,6 +66,9 @@ class AttackKind:
     # Bumped when the kind's random draws change (e.g. per-example seeds): enters the cell's config
     # hash when > 1, so cells drawn the older way are recomputed instead of passed off as the same.
     rng_version: ClassVar[int] = 1
+    # False: the cell keeps flags, predictions and norms but not the adversarial images (no other
+    # cell or gallery reads them; a cell of 1,000 MNIST images is 3.1 MB): re-run it to get them.
+    keeps_images: ClassVar[bool] = True
     backend_op: ClassVar[str] = ""  # the backends' operation it runs (pgd, cw_l2); validation asks them
 
     def depends_on(self, params: dict[str, Any], models: list[str], model_id: str | None = None) -> list[tuple[str, str]]:

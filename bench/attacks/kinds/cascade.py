@@ -107,6 +107,7 @@ class Cascade(AttackKind):
     default_label = "Cascade"
     shard_examples = 100
     rng_version = 2
+    keeps_images = False  # per-example flags, broken_by, predictions and norms; no image reads them
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
         return {"norm": "linf", "eps": float(params["eps"])}
