@@ -129,3 +129,37 @@ def profile_native(model: Classifier, x: torch.Tensor, y: torch.Tensor, kind_nam
         kind.generate(model, kind.prepare(x, y, p, ctx, torch.arange(len(y))), y, p, "native", ctx)
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return str(prof.key_averages().table(sort_by=sort, row_limit=rows))
+
+
+@dataclass
+class CascadeRow:
+    name: str
+    seconds: float
+    robust_accuracy: float
+    robust: torch.Tensor  # per-example flags, verified by the harness
+    members: dict[str, Any]
+
+
+def autoattack_comparison(model: Classifier, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, eps: float, batch_size: int,
+                          device: torch.device, presets: list[list[str]]) -> list[CascadeRow]:
+    """The cascade with each preset list beside torchattacks' ``AutoAttack(version='standard')`` as
+    it ships, on the same examples in one process; every output verified by the harness."""
+    from bench.attacks.backends import torchattacks_backend
+
+    kind = get_kind("cascade")
+    threat = {"norm": "linf", "eps": eps}
+    rows = []
+    t0 = time.perf_counter()
+    shipped = torchattacks_backend.autoattack(model, x, y, ctx=Context(device=device, seed=0, batch_size=batch_size), eps=eps)
+    seconds = time.perf_counter() - t0
+    v = verify(model, x, shipped, y, threat, device, batch_size)
+    rows.append(CascadeRow("torchattacks AutoAttack(version='standard') as shipped", seconds, float(v.robust.float().mean()), v.robust, {}))
+    for names in presets:
+        params = kind.resolve({"eps": eps, "presets": names})
+        t0 = time.perf_counter()
+        out = kind.generate(model, x, y, params, None, Context(device=device, seed=0, batch_size=batch_size, index=index))
+        seconds = time.perf_counter() - t0
+        v = verify(model, x, out.x, y, threat, device, batch_size)
+        rows.append(CascadeRow(f"cascade {'+'.join(names)}", seconds, float(v.robust.float().mean()), v.robust,
+                               kind.details(out.tensors, out.stats, v, params)["members"]))
+    return rows

@@ -55,6 +55,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
 
     threads = configure_threads()
     device = resolve_device(args.device)
+    if args.attack == "autoattack":
+        return _autoattack(args, device, threads)
     kind, params = PRESETS[args.attack]
     params = {**params, **parse_params(kind, args.param or [])}
     model = zoo.load(args.model, device)
@@ -85,10 +87,43 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return 0
 
 
+def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
+    """The cascade's presets against torchattacks' AutoAttack as it ships: time, robust accuracy,
+    and whether the cascade's robust set lies inside the reference's (it may be stronger)."""
+    import torch
+    from tabulate import tabulate
+
+    from bench import zoo
+    from bench.data import load_mnist
+    from bench.perf import autoattack_comparison
+
+    model = zoo.load(args.model, device)
+    split = load_mnist("test", args.data_dir)
+    index = torch.arange(args.offset, args.offset + args.n)
+    x, y = split.x[index], split.y[index]
+    batch = int(args.batch_size) if args.batch_size.isdigit() else 100
+    rows = autoattack_comparison(model, x, y, index, args.eps, batch, device,
+                                 [["autoattack_standard"], ["autoattack_standard", "adaptive"]])
+    ref = rows[0]
+    table = []
+    for r in rows:
+        outside = int((r.robust & ~ref.robust).sum())
+        table.append([r.name, f"{r.seconds:.1f}", f"{r.robust_accuracy:.3f}", f"{ref.seconds / r.seconds:.2f}",
+                      "-" if r is ref else f"{outside} of {len(y)}"])
+    print(f"{args.model}, L-inf eps {args.eps}, test images {args.offset}-{args.offset + args.n - 1}, {device} ({threads} threads)")
+    print(tabulate(table, headers=["attack", "seconds", "robust acc", "speed vs shipped", "robust here, broken by shipped"]))
+    for r in rows[1:]:
+        print(f"\n{r.name}: " + "; ".join(f"{k} ({m['backend']}) {m['time_s']:.1f}s broke {m['broke']}/{m['attempted']}"
+                                         for k, m in r.members.items() if m["attempted"]))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("perf", help="benchmark an attack across native, ART, foolbox (and torchattacks) backends")
     p.add_argument("--model", required=True, help="zoo model id")
-    p.add_argument("--attack", choices=sorted(PRESETS), default="pgd")
+    p.add_argument("--attack", choices=sorted(PRESETS) + ["autoattack"], default="pgd",
+                   help="autoattack: the cascade's presets beside torchattacks' AutoAttack as it ships")
+    p.add_argument("--eps", type=float, default=0.3, help="L-inf budget of --attack autoattack")
     p.add_argument("--param", action="append", help="override an attack parameter, KEY=VALUE (repeatable)")
     p.add_argument("--n", type=int, default=200, help="examples (test images from --offset)")
     p.add_argument("--offset", type=int, default=1000)
