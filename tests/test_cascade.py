@@ -203,3 +203,19 @@ def test_autoattack_preset_is_never_weaker_than_torchattacks_autoattack(tiny_zoo
     r_ours, r_theirs = robust(model, x, y, ours.x, eps), robust(model, x, y, theirs, eps)
     assert int((r_ours & ~r_theirs).sum()) <= len(y) // 100
     assert 0 < int(r_theirs.sum()) < len(y), int(r_theirs.sum())  # the attack has work to do
+
+
+def test_native_square_matches_the_torchattacks_port_and_ignores_how_a_cell_is_cut(tiny_zoo: Path) -> None:
+    """The native Square draws each example's squares from its own seed: the same result in one
+    batch or in several; and it is as strong as torchattacks' port of the reference."""
+    model = zoo.load("tiny-linear")
+    split = load_mnist("test")
+    x, y, index = split.x[:80], split.y[:80], torch.arange(80)
+    kind = get_kind("square")
+    params = kind.resolve({"eps": 0.05, "queries": 300})
+    whole = kind.generate(model, x, y, params, "native", Context(device=CPU, seed=1, batch_size=80, index=index))
+    cut = kind.generate(model, x, y, params, "native", Context(device=CPU, seed=1, batch_size=7, index=index))
+    assert torch.allclose(whole, cut, atol=1e-6)
+    ref = kind.generate(model, x, y, params, "torchattacks", Context(device=CPU, seed=1, batch_size=80, index=index))
+    r_native, r_ref = robust(model, x, y, whole, 0.05).float().mean(), robust(model, x, y, ref, 0.05).float().mean()
+    assert abs(float(r_native - r_ref)) <= 0.1 and 0.05 < float(r_ref) < 0.95, (float(r_native), float(r_ref))

@@ -28,7 +28,7 @@ from bench.attacks.backends.common import (
 from bench.attacks.base import Context
 from bench.models.base import Classifier
 
-SUPPORTS: dict[str, dict[str, tuple[object, ...]]] = {"pgd": {}, "cw_l2": {}}  # every parameter value
+SUPPORTS: dict[str, dict[str, tuple[object, ...]]] = {"pgd": {}, "cw_l2": {}, "square": {}}  # every parameter value
 
 
 def _loss(scores: torch.Tensor, y: torch.Tensor, loss: str, target: torch.Tensor | None = None,
@@ -367,3 +367,115 @@ def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, 
     with channels_last(model) as nhwc:
         return run_batched(lambda xb, yb, ib: cw_l2_batch(model, to_layout(xb, nhwc), yb, status=ctx.status,  # type: ignore[arg-type]
                                                           on_settle=ctx.settle, **params), x, y, ctx)
+
+
+# --- Square (Andriushchenko et al. 2020), L-inf --------------------------------------------------
+
+_MIX = (0x9E3779B97F4A7C15 - (1 << 64), 0xBF58476D1CE4E5B9 - (1 << 64), 0x94D049BB133111EB - (1 << 64))  # splitmix64, as int64
+
+
+def _hash(seed: torch.Tensor, *counters: int) -> torch.Tensor:
+    """A counter-based random int64 per example (splitmix64 finaliser on seed and counters): the
+    draws of example i at iteration t depend on (its seed, t) only, never on its batch."""
+    z = seed.clone()
+    for c in counters:
+        step = ((int(c) + 1) * _MIX[0]) & 0xFFFFFFFFFFFFFFFF  # wrapped to 64 bits, as int64
+        z = z + (step - (1 << 64) if step >= 1 << 63 else step)
+        z = (z ^ ((z >> 30) & 0x3FFFFFFFF)) * _MIX[1]
+        z = (z ^ ((z >> 27) & 0x1FFFFFFFFF)) * _MIX[2]
+        z = z ^ ((z >> 31) & 0x1FFFFFFFF)
+    return z & 0x7FFFFFFFFFFFFFFF
+
+
+def _p_selection(p_init: float, it: int, queries: int) -> float:
+    """The reference schedule of the square's area fraction, rescaled to a 10,000-query budget."""
+    it = int(it / queries * 10000)
+    for bound, div in ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64), (6000, 128), (8000, 256)):
+        if it <= bound:
+            return p_init / div
+    return p_init / 512
+
+
+def square_batch(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, queries: int, p_init: float = 0.8,
+                 restarts: int = 1, surface: str = "logprob", seeds: torch.Tensor | None = None,
+                 on_settle: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Square attack, L-inf, margin loss, as the reference (fra31/auto-attack ``square.py``):
+    vertical-stripe start at the corners of the eps-box, then per query one random square of side
+    ``sqrt(p * pixels)`` set to +-eps per channel, kept when the margin falls. One difference, for
+    reproducibility: the square's place and signs are drawn per example (``seeds``), where the
+    reference draws one for the whole batch. Examples leave the batch once misclassified."""
+    n, (c, h, w) = len(y), x.shape[1:]
+    surf = model.surface(surface)
+    seeds = (torch.arange(n) if seeds is None else seeds).to(torch.int64).to(x.device)
+    best = x.clone()
+    with torch.no_grad():
+        todo = host_indices(model.log_probs(x).argmax(1) == y)
+    if on_settle is not None:
+        on_settle(n - len(todo))
+
+    def margin_of(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+        s = surf(xs)
+        return _margin(s, ys)
+
+    for restart in range(max(restarts, 1)):
+        if len(todo) == 0:
+            break
+        xs, ys, sd = x[todo], y[todo], seeds[todo]
+        cols = torch.arange(w, device=x.device)
+        signs = (_hash(sd[:, None] + cols[None, :], 7919 + restart, 0) & 1).to(x.dtype) * 2 - 1  # (m, w) stripes
+        xb = (xs + eps * signs.view(-1, 1, 1, w).expand(-1, c, h, w)).clamp(0, 1)
+        with torch.no_grad():
+            margin = margin_of(xb, ys)
+            pred_ok = model.log_probs(xb).argmax(1) == ys if surface != "logprob" else margin > 0
+        rows = torch.arange(h, device=x.device).view(1, 1, h, 1)
+        colv = cols.view(1, 1, 1, w)
+        chans = torch.arange(c, device=x.device)
+        for it in range(queries):
+            fooled = ~pred_ok
+            if bool(fooled.any()):
+                gone, keep = host_split(fooled)
+                best[todo[gone]] = xb[gone]
+                if on_settle is not None:
+                    on_settle(len(gone))
+                todo, xs, ys, sd, xb, margin = todo[keep], xs[keep], ys[keep], sd[keep], xb[keep], margin[keep]
+                pred_ok = pred_ok[keep]
+            if len(todo) == 0:
+                break
+            p = _p_selection(p_init, it, queries)
+            s = max(int(round(math.sqrt(p * c * h * w / c))), 1)
+            r = _hash(sd, restart, it + 1)
+            vh = (r % (h - s + 1)).view(-1, 1, 1, 1)
+            vw = ((r >> 20) % (w - s + 1)).view(-1, 1, 1, 1)
+            sign = (((r.view(-1, 1) >> (40 + chans.view(1, -1))) & 1).to(x.dtype) * 2 - 1).view(-1, c, 1, 1)
+            inside = (rows >= vh) & (rows < vh + s) & (colv >= vw) & (colv < vw + s)
+            x_new = torch.where(inside, xb + 2 * eps * sign, xb)
+            x_new = torch.minimum(torch.maximum(x_new, xs - eps), xs + eps).clamp(0, 1)
+            with torch.no_grad():
+                m_new = margin_of(x_new, ys)
+                ok_new = model.log_probs(x_new).argmax(1) == ys if surface != "logprob" else m_new > 0
+            better = (m_new < margin) | ~ok_new
+            xb = torch.where(_rows(better, xb), x_new, xb)
+            margin = torch.where(better, m_new, margin)
+            pred_ok = torch.where(better, ok_new, pred_ok)
+        if len(todo):
+            fooled = ~pred_ok
+            best[todo[fooled]] = xb[fooled]
+            if on_settle is not None:
+                on_settle(int(fooled.sum()))
+            keep = (~fooled).nonzero().squeeze(1)
+            best[todo[keep]] = xb[keep]  # the last accepted point, inside the ball
+            todo = todo[keep]
+    return best.detach()
+
+
+def square(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, eps: float, queries: int, p_init: float = 0.8,
+           restarts: int = 1, surface: str = "logprob", **_: object) -> torch.Tensor:
+    from bench.attacks.backends.common import example_seed
+
+    def one(xb: torch.Tensor, yb: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
+        seeds = torch.tensor([example_seed(ctx.seed, "square", int(i)) for i in ib.tolist()], dtype=torch.int64)
+        return square_batch(model, xb, yb, eps=eps, queries=queries, p_init=p_init, restarts=restarts, surface=surface,
+                            seeds=seeds, on_settle=ctx.settle)
+
+    with torch.no_grad(), channels_last(model) as nhwc:
+        return run_batched(lambda xb, yb, ib: one(to_layout(xb, nhwc), yb, ib), x, y, ctx)

@@ -78,7 +78,7 @@ class Square(_Linf):
     name = "square"
     description = "Square attack: gradient-free, score-based, L-inf"
     params = {**COMMON, **SQUARE_PARAMS, "restarts": Param(int, 1, positive, "restarts")}
-    backends = ("art", "torchattacks")
+    backends = ("art", "torchattacks", "native")
     backend_op = "square"
     default_label = "Square"
 
