@@ -16,6 +16,7 @@ import math
 import time
 import zlib
 from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -74,6 +75,31 @@ def shard_bounds(n: int, per_shard: int) -> list[tuple[int, int]]:
     k = 1 if per_shard <= 0 else math.ceil(n / per_shard)
     edges = [round(i * n / k) for i in range(k + 1)]
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One cell to compute: its attack, kind, seed, examples, the cells it reads, its config hash."""
+
+    model_id: str
+    cfg: AttackConfig
+    kind: Any
+    seed: int
+    indices: torch.Tensor | None
+    deps: list[tuple[str, str]]
+    config_hash: str
+
+
+@dataclass
+class Verdict:
+    """A cell's figures as the harness verified them, and what the cell keeps."""
+
+    value: float
+    n: int
+    count: int
+    tensors: dict[str, torch.Tensor]
+    stats: dict[str, Any]
+    extra: dict[str, Any]
 
 
 class Runner:
@@ -190,8 +216,9 @@ class Runner:
         }
         atomic_write_json(path, run)
 
-    def _cell(self, model_id: str, cfg: AttackConfig) -> bool:
-        """Compute one cell unless it is complete; returns True when computed."""
+    def job(self, model_id: str, cfg: AttackConfig) -> Job | None:
+        """What computing one cell needs (its config hash, examples, seed), or None when a complete
+        cell of the same configuration is there (and ``force`` is off)."""
         kind = get_kind(cfg.kind)
         card = self.cards[model_id]
         seed = attack_seed(self.suite.seed, cfg.id)
@@ -201,61 +228,87 @@ class Runner:
         h = config_hash(cfg, indices, card.sha256 or "", seed, self.suite.dataset, extra)
         if not self.force and self.store.is_complete(model_id, cfg.id, h):
             self.log(f"skip {model_id} / {cfg.id} (done)")
-            return False
+            return None
         atomic_write_text(self.store.root / "suite.yaml", yaml.safe_dump(self.suite.resolved, sort_keys=False))
+        return Job(model_id, cfg, kind, seed, indices, deps, h)
+
+    def context(self, job: Job, model: Any, bar: Any = None) -> Context:
+        batch_size = batch_size_for(self.suite, model, self.cards[job.model_id].sha256, self.device)  # measured when unset
+        return Context(device=self.device, seed=job.seed, batch_size=batch_size, progress=None if bar is None else bar.update,
+                       status=None if bar is None else bar.set_postfix_str,
+                       extra={"store": self.store, "models": self.model_ids, "suite": self.suite, "data_dir": self.data_dir})
+
+    def examples(self, job: Job, ctx: Context) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reference inputs (after the kind's ``prepare``) and labels of a per-example cell."""
+        assert job.indices is not None
+        split = load_mnist(job.cfg.examples.split, self.data_dir)
+        x, y = split.x[job.indices], split.y[job.indices]
+        return job.kind.prepare(x, y, job.cfg.params, ctx, job.indices), y
+
+    def _cell(self, model_id: str, cfg: AttackConfig) -> bool:
+        """Compute one cell unless it is complete, in this process; returns True when computed."""
+        job = self.job(model_id, cfg)
+        if job is None:
+            return False
         model = self.model(model_id)
-        total = len(indices) if indices is not None else (len(deps) or int(cfg.params.get("count", 1)))
-        bar = tqdm(total=total, desc=f"{model_id} / {cfg.id}", unit="ex" if indices is not None else "it",
+        total = len(job.indices) if job.indices is not None else (len(job.deps) or int(cfg.params.get("count", 1)))
+        bar = tqdm(total=total, desc=f"{model_id} / {cfg.id}", unit="ex" if job.indices is not None else "it",
                    disable=not self.progress, dynamic_ncols=True, leave=False)
-        batch_size = batch_size_for(self.suite, model, card.sha256, self.device)  # measured when the suite sets none
-        ctx = Context(device=self.device, seed=seed, batch_size=batch_size, progress=bar.update, status=bar.set_postfix_str,
-                      extra={"store": self.store, "models": self.model_ids, "suite": self.suite, "data_dir": self.data_dir})
+        ctx = self.context(job, model, bar)
         t0 = time.time()
-        shards: dict[str, int] = {}
-        if isinstance(kind, CellKind):
-            out = kind.evaluate(model, model_id, cfg.params, ctx)
-            value, n, count, tensors, stats, extra_out = out.value, out.n, out.count, out.tensors, {}, out.extra
-        else:
-            split = load_mnist(cfg.examples.split, self.data_dir)
-            x, y = split.x[indices], split.y[indices]
-            x_ref = kind.prepare(x, y, cfg.params, ctx, indices)
-            cand, shards = self._shards(model, model_id, cfg, kind, x_ref, y, indices, ctx, h, bar)
-            x_cand = cand.x
-            v = verify(model, x_ref, x_cand, y, kind.threat(cfg.params), self.device, max(self.suite.batch_size, 500))
-            n, count = len(y), int(v.robust.sum())
-            value = count / n if n else float("nan")
-            tensors = {"index": indices, "label": y, "robust": v.robust, "ref_correct": v.ref_correct, "pred": v.pred,
-                       "linf": v.linf, "l2": v.l2}
-            if kind.adversarial and kind.keeps_images and (kind.threat(cfg.params) or {}).get("eps") != 0:
-                tensors["x_adv"] = x_cand.float()  # a zero budget returns the inputs: nothing worth keeping
-            stats, extra_out = v.stats, {}
-            fooled = v.ref_correct & ~v.robust
-            if fooled.any():
-                extra_out = {"median_l2_fooled": float(v.l2[fooled].median()), "median_linf_fooled": float(v.linf[fooled].median())}
-            if hasattr(kind, "summarize"):  # optional: a kind's own statistics of the verified cell
-                extra_out.update(kind.summarize(x_ref, x_cand, y, v, cfg.params))
-            if cand.tensors or cand.stats:
-                tensors.update(cand.tensors)
-                extra_out.update(kind.details(cand.tensors, cand.stats, v, cfg.params))
+        if isinstance(job.kind, CellKind):
+            out = job.kind.evaluate(model, model_id, cfg.params, ctx)
+            bar.close()
+            self.write(job, Verdict(out.value, out.n, out.count, out.tensors, {}, out.extra), time.time() - t0, {})
+            return True
+        x_ref, y = self.examples(job, ctx)
+        cand, shards = self._shards(model, model_id, cfg, job.kind, x_ref, y, job.indices, ctx, job.config_hash, bar)
         bar.close()
-        wall = time.time() - t0
+        self.write(job, self.verified(job, model, x_ref, y, cand), time.time() - t0, shards)
+        return True
+
+    def verified(self, job: Job, model: Any, x_ref: torch.Tensor, y: torch.Tensor, cand: Candidates) -> Verdict:
+        """The harness's verdict on a per-example cell's candidates (recomputed predictions,
+        budget, range), with the tensors and statistics its cell keeps."""
+        kind, cfg = job.kind, job.cfg
+        x_cand = cand.x
+        v = verify(model, x_ref, x_cand, y, kind.threat(cfg.params), self.device, max(self.suite.batch_size, 500))
+        n, count = len(y), int(v.robust.sum())
+        tensors = {"index": job.indices, "label": y, "robust": v.robust, "ref_correct": v.ref_correct, "pred": v.pred,
+                   "linf": v.linf, "l2": v.l2}
+        if kind.adversarial and kind.keeps_images and (kind.threat(cfg.params) or {}).get("eps") != 0:
+            tensors["x_adv"] = x_cand.float()  # a zero budget returns the inputs: nothing worth keeping
+        extra_out: dict[str, Any] = {}
+        fooled = v.ref_correct & ~v.robust
+        if fooled.any():
+            extra_out = {"median_l2_fooled": float(v.l2[fooled].median()), "median_linf_fooled": float(v.linf[fooled].median())}
+        if hasattr(kind, "summarize"):  # optional: a kind's own statistics of the verified cell
+            extra_out.update(kind.summarize(x_ref, x_cand, y, v, cfg.params))
+        if cand.tensors or cand.stats:
+            tensors.update(cand.tensors)
+            extra_out.update(kind.details(cand.tensors, cand.stats, v, cfg.params))
+        return Verdict(count / n if n else float("nan"), n, count, tensors, v.stats, extra_out)
+
+    def write(self, job: Job, verdict: Verdict, wall: float, shards: dict[str, Any]) -> None:
+        """The complete cell, atomically, with its provenance; its partial shards are removed."""
+        kind, cfg, card = job.kind, job.cfg, self.cards[job.model_id]
+        value, n, count, stats = verdict.value, verdict.n, verdict.count, verdict.stats
         meta = {
-            "model": model_id, "attack": cfg.id, "kind": cfg.kind, "backend": cfg.backend, "label": cfg.label,
+            "model": job.model_id, "attack": cfg.id, "kind": cfg.kind, "backend": cfg.backend, "label": cfg.label,
             "metric": kind.metric, "value": value, "n": n, "count": count,
             "ci95": proportion_interval(value, n, count),
             "adversarial": kind.adversarial, "per_example": kind.per_example,
             "params": cfg.params, "threat": None if isinstance(kind, CellKind) else kind.threat(cfg.params),
-            "verification": stats, "config_hash": h, "checkpoint_sha256": card.sha256, "seed": seed,
+            "verification": stats, "config_hash": job.config_hash, "checkpoint_sha256": card.sha256, "seed": job.seed,
             "device": str(self.device), "wall_time_s": round(wall, 3), "examples_per_s": round(n / wall, 2) if wall > 0 else None,
-            "extra": extra_out,
+            "extra": verdict.extra,
             "provenance": {**cell_provenance(self.device, self.threads), **shards},
         }
-        self.store.write_cell(model_id, cfg.id, meta, tensors)
-        self.store.clear_shards(model_id, cfg.id)
+        self.store.write_cell(job.model_id, cfg.id, meta, verdict.tensors)
+        self.store.clear_shards(job.model_id, cfg.id)
         rej = stats.get("rejected_budget", 0) + stats.get("rejected_range", 0)
         note = f"  [{rej} backend outputs rejected by verification]" if rej else ""
-        self.log(f"{model_id} / {cfg.id}: {kind.metric} {value:.4f} (n={n}, {wall:.1f}s){note}")
-        return True
+        self.log(f"{job.model_id} / {cfg.id}: {kind.metric} {value:.4f} (n={n}, {wall:.1f}s){note}")
 
     def _shards(self, model: Any, model_id: str, cfg: AttackConfig, kind: Any, x: torch.Tensor, y: torch.Tensor,
                 indices: torch.Tensor, ctx: Context, h: str, bar: Any) -> tuple[Candidates, dict[str, int]]:
