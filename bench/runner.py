@@ -55,14 +55,14 @@ def config_hash(cfg: AttackConfig, indices: torch.Tensor | None, sha: str, seed:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _pack_shard(part: Candidates) -> dict[str, torch.Tensor]:
+def pack_shard(part: Candidates) -> dict[str, torch.Tensor]:
     """A shard as safetensors: the candidates, the kind's tensors (``t/``) and numbers (``s/``)."""
     out = {"x_cand": part.x, **{f"t/{k}": v for k, v in part.tensors.items()}}
     out.update({f"s/{k}": torch.tensor([v], dtype=torch.float64) for k, v in part.stats.items()})
     return out
 
 
-def _unpack_shard(saved: dict[str, torch.Tensor]) -> Candidates:
+def unpack_shard(saved: dict[str, torch.Tensor]) -> Candidates:
     return Candidates(saved["x_cand"], {k[2:]: v for k, v in saved.items() if k.startswith("t/")},
                       {k[2:]: float(v[0]) for k, v in saved.items() if k.startswith("s/")})
 
@@ -107,7 +107,7 @@ class Runner:
 
     def __init__(self, suite: Suite, device: str | None = None, data_dir: str | None = None, force: bool = False,
                  only_models: list[str] | None = None, only_attacks: list[str] | None = None, progress: bool = True,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, executor: Callable[[Runner, list[Job]], tuple[list[str], list[str]]] | None = None):
         self.suite = suite
         self.device = resolve_device(device or suite.device)
         self.threads = configure_threads()
@@ -135,6 +135,8 @@ class Runner:
         self.cards = {m: cards[m] for m in self.model_ids}
         self.attacks = self._select_attacks(only_attacks)
         self._models: dict[str, torch.nn.Module] = {}
+        self.executor = executor  # None: every cell in this process; else it takes the per-example cells
+        self.failed: list[str] = []
 
     def _select_attacks(self, only: list[str] | None) -> list[AttackConfig]:
         """The suite's attacks, or those named by ``--attack``.
@@ -179,9 +181,16 @@ class Runner:
         last = [a for a in self.attacks if get_kind(a.kind).after_others]
         interrupted = True
         try:
+            if self.executor is not None:  # the per-example cells of the first group, distributed
+                jobs = [j for j in (self.job(m, cfg) for m in self.model_ids for cfg in first) if j is not None]
+                done, self.failed = self.executor(self, jobs)
+                computed += done
+                reused -= len(done)  # the loop below finds them complete
             for group in (first, last):  # models outer: one model in memory at a time
                 for m in self.model_ids:
                     for cfg in group:
+                        if f"{m}/{cfg.id}" in self.failed or any(f"{d}/{a}" in self.failed for d, a in get_kind(cfg.kind).depends_on(cfg.params, self.model_ids, m)):
+                            continue  # failed on a worker (reported), or reads a cell that did
                         if self._cell(m, cfg):
                             computed.append(f"{m}/{cfg.id}")
                         else:
@@ -192,7 +201,8 @@ class Runner:
                 "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "wall_time_s": round(time.time() - t0, 2), "git_commit": git_commit(), "machine": machine(),
                 "device": str(self.device), "threads": self.threads, "packages": package_versions(),
-                "computed": computed, "reused": reused, **({"interrupted": True} if interrupted else {}),
+                "computed": computed, "reused": max(reused, 0), **({"interrupted": True} if interrupted else {}),
+                **({"failed": self.failed} if self.failed else {}),
             }
             if computed:
                 self._record(invocation)
@@ -321,7 +331,7 @@ class Runner:
         for start, stop in bounds:
             saved = None if self.force else self.store.read_shard(model_id, cfg.id, start, stop, h)
             if saved is not None and saved["x_cand"].shape == x[start:stop].shape:
-                parts.append(_unpack_shard(saved))
+                parts.append(unpack_shard(saved))
                 reused += 1
                 bar.update(stop - start)
                 continue
@@ -330,7 +340,7 @@ class Runner:
             part = out if isinstance(out, Candidates) else Candidates(out)
             part = Candidates(part.x.detach().cpu(), {k: v.cpu() for k, v in part.tensors.items()}, dict(part.stats))
             if len(bounds) > 1:
-                self.store.write_shard(model_id, cfg.id, start, stop, h, _pack_shard(part))
+                self.store.write_shard(model_id, cfg.id, start, stop, h, pack_shard(part))
             parts.append(part)
         merged = Candidates(
             torch.cat([p.x for p in parts]) if parts else x.clone(),

@@ -58,3 +58,26 @@ def build_constant(label: int = 1) -> Classifier:
 
 def build_masked() -> Classifier:
     return MaskedClassifier()
+
+
+class DiesOnceInAWorker(LinearClassifier):
+    """The linear model, whose first forward pass in a process other than ``driver_pid`` kills that
+    process (SIGKILL) after leaving ``marker``: a Ray worker that dies mid-task, once."""
+
+    def __init__(self, marker: str, driver_pid: int) -> None:
+        super().__init__()
+        self.marker, self.driver_pid = marker, driver_pid
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        import os
+        import signal
+        from pathlib import Path
+
+        if os.getpid() != self.driver_pid and not Path(self.marker).exists():
+            Path(self.marker).write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().logits(x)
+
+
+def build_dies_once(marker: str = "", driver_pid: int = 0) -> Classifier:
+    return DiesOnceInAWorker(marker, driver_pid)

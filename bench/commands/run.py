@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.errors import BenchError
+
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -16,9 +18,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(Path(args.suite))
     if args.out:
         suite.out_dir = Path(args.out)
+    executor = None
+    if args.executor == "ray":
+        from bench.ray_executor import RayExecutor
+
+        executor = RayExecutor(workers=args.workers, address=args.address)
+    elif args.workers or args.address:
+        raise BenchError("--workers and --address need --executor ray")
     runner = Runner(suite, device=args.device, data_dir=args.data_dir, force=args.force, only_models=args.model,
-                    only_attacks=args.attack,
-                    progress=not args.no_progress, log=lambda s: print(s, file=sys.stderr))
+                    only_attacks=args.attack, progress=not args.no_progress, log=lambda s: print(s, file=sys.stderr),
+                    executor=executor)
     print(f"suite {suite.name} v{suite.version}: {len(runner.model_ids)} models x {len(runner.attacks)} attacks "
           f"on {runner.device} ({runner.threads} threads) -> {suite.out_dir}", file=sys.stderr)
     try:
@@ -27,10 +36,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"interrupted: finished cells are saved in {suite.out_dir}; run the same command again to resume", file=sys.stderr)
         return 130
     print(f"done in {run['wall_time_s']:.1f}s ({len(run['computed'])} cells computed, {run['reused']} reused)", file=sys.stderr)
+    if runner.failed:
+        print(f"error: {len(runner.failed)} cell(s) failed: {', '.join(runner.failed)} (see above; the same command retries them)",
+              file=sys.stderr)
     if not args.no_leaderboard:
         render(suite.out_dir, suite.formats)
         print(markdown_text(suite.out_dir))
-    return 0
+    return 1 if runner.failed else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,4 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", default=None, help="results folder (default: the suite's outputs.dir)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.add_argument("--no-leaderboard", action="store_true", help="do not render the leaderboard at the end")
+    r.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: every cell in this process (default); ray: shards as Ray tasks (pip install -e '.[ray]')")
+    r.add_argument("--workers", type=int, default=None, help="--executor ray: local workers (default: the cores)")
+    r.add_argument("--address", default=None, help="--executor ray: join this Ray cluster (ray start --head) instead")
     r.set_defaults(func=cmd_run)

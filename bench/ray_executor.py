@@ -1,0 +1,167 @@
+"""Run a suite's shards as Ray tasks: every core of this machine, or a Ray cluster (``--address``).
+
+The unit of work is a shard of a per-example cell (``runner.shard_bounds``: fixed per kind, so a
+sharded cell is the cell computed in one process, example for example). Workers load each model
+from the zoo, sha256-verified, once per worker process, and the data from ``--data-dir``; they
+return candidates, never write. The driver owns the results folder: it writes each shard as it
+arrives (so a killed driver keeps every finished shard and a re-run resumes), verifies each
+complete cell itself (``Runner.verified``) and writes it atomically. Cells that read other cells
+(transfer, masking checks) and the other whole-cell kinds run in the driver afterwards, as in
+process. A task that fails (its worker killed, out of memory) is retried ``RETRIES`` times by
+Ray; then its cell is reported failed with the worker's error and the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from bench.attacks.base import Candidates, CellKind
+from bench.errors import BenchError
+from bench.runner import Job, Runner, pack_shard, shard_bounds, unpack_shard
+
+RETRIES = 2
+ENV = ("BENCH_ZOO_PATH", "BENCH_DATA_DIR", "BENCH_CACHE_DIR", "BENCH_MALLOC_TUNE")
+_WORKER_MODELS: dict[str, Any] = {}  # per worker process: model id -> (checkpoint sha256, model)
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise BenchError("--executor ray needs Ray: pip install -e '.[ray]'") from None
+    return ray
+
+
+def compute_shard(spec: dict[str, Any]) -> dict[str, Any]:
+    """One shard, in a worker: the model from the zoo (verified), the shard's examples, the kind's
+    candidates. Returns plain tensors and where it ran."""
+    from bench import zoo
+    from bench.attacks import Context, get_kind
+    from bench.data.mnist import load_mnist
+    from bench.device import configure_allocator
+
+    configure_allocator()
+    torch.set_num_threads(int(spec["threads"]))
+    device = torch.device(spec["device"])
+    card = zoo.get_card(spec["model"])
+    cached = _WORKER_MODELS.get(spec["model"])
+    if cached is None or cached[0] != card.sha256:
+        cached = (card.sha256, zoo.registry.load_from_card(card, device))  # sha256 checked at load
+        _WORKER_MODELS.clear()
+        _WORKER_MODELS[spec["model"]] = cached
+    model = cached[1]
+    cfg = spec["cfg"]
+    kind = get_kind(cfg.kind)
+    index = spec["index"]
+    split = load_mnist(cfg.examples.split, spec["data_dir"])
+    x, y = split.x[index], split.y[index]
+    ctx = Context(device=device, seed=int(spec["seed"]), batch_size=int(spec["batch_size"]), index=index)
+    t0 = time.perf_counter()
+    out = kind.generate(model, kind.prepare(x, y, cfg.params, ctx, index), y, cfg.params, cfg.backend, ctx)
+    part = out if isinstance(out, Candidates) else Candidates(out)
+    return {"x": part.x.detach().cpu(), "tensors": {k: v.cpu() for k, v in part.tensors.items()}, "stats": dict(part.stats),
+            "node": platform.node(), "device": str(device), "pid": os.getpid(), "seconds": time.perf_counter() - t0}
+
+
+class RayExecutor:
+    """Distributes the per-example cells of a run over Ray workers (see the module doc)."""
+
+    def __init__(self, workers: int | None = None, address: str | None = None, threads_per_worker: int = 1):
+        self.workers, self.address, self.threads = workers, address, max(1, int(threads_per_worker))
+
+    def start(self) -> Any:
+        ray = _ray()
+        env = {k: os.environ[k] for k in ENV if k in os.environ}
+        if not ray.is_initialized():
+            if self.address:
+                ray.init(address=self.address, runtime_env={"env_vars": env}, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.workers or os.cpu_count() or 1, runtime_env={"env_vars": env},
+                         include_dashboard=False, log_to_driver=False)
+        return ray
+
+    def __call__(self, runner: Runner, jobs: list[Job]) -> tuple[list[str], list[str]]:
+        """Compute ``jobs`` (per-example cells); returns (cells computed, cells failed)."""
+        jobs = [j for j in jobs if not isinstance(j.kind, CellKind)]
+        if not jobs:
+            return [], []
+        ray = self.start()
+        gpus = 1 if runner.device.type == "cuda" else 0
+        task = ray.remote(compute_shard).options(num_cpus=self.threads, num_gpus=gpus, max_retries=RETRIES,
+                                                  retry_exceptions=False)
+        pending: dict[Any, tuple[Job, int, int]] = {}
+        plans: dict[str, dict[str, Any]] = {}
+        for job in jobs:
+            model = runner.model(job.model_id)  # the driver verifies each cell, so it holds the model too
+            ctx = runner.context(job, model)
+            x_ref, y = runner.examples(job, ctx)
+            bounds = shard_bounds(len(y), job.kind.shard_examples)
+            key = f"{job.model_id}/{job.cfg.id}"
+            plans[key] = {"job": job, "x_ref": x_ref, "y": y, "bounds": bounds, "left": len(bounds), "resumed": 0,
+                          "where": [], "t0": time.time()}
+            for start, stop in bounds:
+                saved = None if runner.force else runner.store.read_shard(job.model_id, job.cfg.id, start, stop, job.config_hash)
+                if saved is not None:
+                    plans[key]["left"] -= 1
+                    plans[key]["resumed"] += 1
+                    continue
+                spec = {"model": job.model_id, "cfg": job.cfg, "seed": job.seed, "index": job.indices[start:stop],
+                        "batch_size": ctx.batch_size, "device": str(runner.device), "threads": self.threads,
+                        "data_dir": runner.data_dir}
+                pending[task.remote(spec)] = (job, start, stop)
+        computed, failed = [], []
+        bar = tqdm(total=len(pending), desc="shards", unit="shard", disable=not runner.progress, dynamic_ncols=True)
+        examples = 0
+        t_start = time.time()
+        for key, plan in plans.items():  # cells every shard of which an earlier run left
+            if plan["left"] == 0:
+                self._finish(runner, plan, computed)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                job, start, stop = pending.pop(ref)
+                key = f"{job.model_id}/{job.cfg.id}"
+                plan = plans[key]
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - the worker's error, after Ray's retries
+                    if key not in failed:
+                        failed.append(key)
+                        runner.log(f"{key}: failed on a Ray worker after {RETRIES} retries: {str(exc).splitlines()[-1][:300]}")
+                    continue
+                part = Candidates(result["x"], result["tensors"], result["stats"])
+                runner.store.write_shard(job.model_id, job.cfg.id, start, stop, job.config_hash, pack_shard(part))
+                plan["where"].append(f"{result['node']} {result['device']} pid {result['pid']}: {start}-{stop} "
+                                     f"{result['seconds']:.1f}s")
+                plan["left"] -= 1
+                examples += stop - start
+                bar.update(1)
+                bar.set_postfix_str(f"{examples / max(time.time() - t_start, 1e-9):.1f} ex/s")
+                if plan["left"] == 0 and key not in failed:
+                    self._finish(runner, plan, computed)
+        bar.close()
+        return computed, failed
+
+    def _finish(self, runner: Runner, plan: dict[str, Any], computed: list[str]) -> None:
+        """Every shard of the cell is in the store: assemble, verify in the driver, write."""
+        job: Job = plan["job"]
+        parts = []
+        for start, stop in plan["bounds"]:
+            saved = runner.store.read_shard(job.model_id, job.cfg.id, start, stop, job.config_hash)
+            if saved is None:
+                raise BenchError(f"{job.model_id}/{job.cfg.id}: shard {start}-{stop} vanished from {runner.store.root}")
+            parts.append(unpack_shard(saved))
+        cand = Candidates(torch.cat([p.x for p in parts]),
+                          {k: torch.cat([p.tensors[k] for p in parts]) for k in parts[0].tensors},
+                          {k: float(sum(p.stats.get(k, 0.0) for p in parts)) for k in dict.fromkeys(k for p in parts for k in p.stats)})
+        model = runner.model(job.model_id)
+        verdict = runner.verified(job, model, plan["x_ref"], plan["y"], cand)
+        runner.write(job, verdict, time.time() - plan["t0"], {"shards": len(plan["bounds"]), "shards_resumed": plan["resumed"],
+                                                               "executor": "ray", "ran_on": plan["where"]})
+        computed.append(f"{job.model_id}/{job.cfg.id}")
