@@ -2,8 +2,8 @@
 
 The unit of work is a shard of a per-example cell (``runner.shard_bounds``: fixed per kind, so a
 sharded cell is the cell computed in one process, example for example). Workers load each model
-from the zoo, sha256-verified, once per worker process, and the data from ``--data-dir``; they
-return candidates, never write. The driver owns the results folder: it writes each shard as it
+from the zoo, sha256-verified, once per worker process, and get the shard's inputs from the
+driver through Ray's object store; they return candidates, never write. The driver owns the results folder: it writes each shard as it
 arrives (so a killed driver keeps every finished shard and a re-run resumes), verifies each
 complete cell itself (``Runner.verified``) and writes it atomically. Cells that read other cells
 (transfer, masking checks) and the other whole-cell kinds run in the driver afterwards, as in
@@ -26,7 +26,7 @@ from bench.errors import BenchError
 from bench.runner import Job, Runner, pack_shard, shard_bounds, unpack_shard
 
 RETRIES = 2
-ENV = ("BENCH_ZOO_PATH", "BENCH_DATA_DIR", "BENCH_CACHE_DIR", "BENCH_MALLOC_TUNE")
+ENV = ("BENCH_ZOO_PATH", "BENCH_CACHE_DIR", "BENCH_MALLOC_TUNE")
 _WORKER_MODELS: dict[str, Any] = {}  # per worker process: model id -> (checkpoint sha256, model)
 
 
@@ -39,11 +39,11 @@ def _ray() -> Any:
 
 
 def compute_shard(spec: dict[str, Any]) -> dict[str, Any]:
-    """One shard, in a worker: the model from the zoo (verified), the shard's examples, the kind's
-    candidates. Returns plain tensors and where it ran."""
+    """One shard, in a worker: the model from the zoo (verified, once per worker), the shard's
+    reference inputs as the driver prepared them (a few hundred KB through Ray's object store),
+    the kind's candidates. Returns plain tensors and where it ran."""
     from bench import zoo
     from bench.attacks import Context, get_kind
-    from bench.data.mnist import load_mnist
     from bench.device import configure_allocator
 
     configure_allocator()
@@ -58,12 +58,9 @@ def compute_shard(spec: dict[str, Any]) -> dict[str, Any]:
     model = cached[1]
     cfg = spec["cfg"]
     kind = get_kind(cfg.kind)
-    index = spec["index"]
-    split = load_mnist(cfg.examples.split, spec["data_dir"])
-    x, y = split.x[index], split.y[index]
-    ctx = Context(device=device, seed=int(spec["seed"]), batch_size=int(spec["batch_size"]), index=index)
+    ctx = Context(device=device, seed=int(spec["seed"]), batch_size=int(spec["batch_size"]), index=spec["index"])
     t0 = time.perf_counter()
-    out = kind.generate(model, kind.prepare(x, y, cfg.params, ctx, index), y, cfg.params, cfg.backend, ctx)
+    out = kind.generate(model, spec["x"], spec["y"], cfg.params, cfg.backend, ctx)
     part = out if isinstance(out, Candidates) else Candidates(out)
     return {"x": part.x.detach().cpu(), "tensors": {k: v.cpu() for k, v in part.tensors.items()}, "stats": dict(part.stats),
             "node": platform.node(), "device": str(device), "pid": os.getpid(), "seconds": time.perf_counter() - t0}
@@ -79,6 +76,10 @@ class RayExecutor:
         ray = _ray()
         env = {k: os.environ[k] for k in ENV if k in os.environ}
         if not ray.is_initialized():
+            # Ray runs its workers at niceness 15 (RayConfig worker_niceness): beside any other busy
+            # process they starve (importing torch took 45 s instead of 2.5 s here). A bench run's
+            # workers are the run, not background work; an explicit RAY_worker_niceness wins.
+            os.environ.setdefault("RAY_worker_niceness", "0")
             if self.address:
                 ray.init(address=self.address, runtime_env={"env_vars": env}, log_to_driver=False)
             else:
@@ -112,8 +113,8 @@ class RayExecutor:
                     plans[key]["resumed"] += 1
                     continue
                 spec = {"model": job.model_id, "cfg": job.cfg, "seed": job.seed, "index": job.indices[start:stop],
-                        "batch_size": ctx.batch_size, "device": str(runner.device), "threads": self.threads,
-                        "data_dir": runner.data_dir}
+                        "x": x_ref[start:stop].clone(), "y": y[start:stop].clone(), "batch_size": ctx.batch_size,
+                        "device": str(runner.device), "threads": self.threads}
                 pending[task.remote(spec)] = (job, start, stop)
         computed, failed = [], []
         bar = tqdm(total=len(pending), desc="shards", unit="shard", disable=not runner.progress, dynamic_ncols=True)
