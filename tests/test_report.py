@@ -375,3 +375,18 @@ def test_unknown_format(results: Path) -> None:
         render(results, ["pdf"])
     assert render(results, ["csv"]) == [results / "leaderboard.csv"]
     assert pd.read_csv(results / "leaderboard.csv").shape[0] == 3
+
+
+def test_html_draws_each_interval_as_an_error_bar(results: Path) -> None:
+    """Each proportion's 95% interval is an inline SVG bar on [0, 1] with the value as a dot."""
+    import re
+
+    render(results, ["html"])
+    page = (results / "leaderboard.html").read_text()
+    lo, hi = clopper_pearson(3, 4)
+    bars = re.findall(r'<svg class="ci"[^>]*aria-label="95% interval ([0-9.]+) to ([0-9.]+)">(.*?)</svg>', page)
+    assert (f"{lo:.3f}", f"{hi:.3f}") in [(a, b) for a, b, _ in bars]  # ModelA's PGD, 3 of 4
+    width = 80 - 4
+    x1, x2 = (float(v) for v in re.search(rf'aria-label="95% interval {lo:.3f} to {hi:.3f}">.*?class="bar" x1="([0-9.]+)" y1="[0-9.]+" x2="([0-9.]+)"', page).groups())
+    assert x1 == pytest.approx(2 + lo * width, abs=0.06) and x2 == pytest.approx(2 + hi * width, abs=0.06)
+    assert "<script" not in page and "http" not in page.split("<body>")[1]  # self-contained

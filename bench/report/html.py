@@ -24,7 +24,45 @@ th:first-child, td:first-child { text-align: left; }
 th { background: #f4f4f4; }
 p.legend { color: #555; max-width: 60em; }
 ol.flags { color: #555; max-width: 60em; font-size: 0.9em; }
+svg.ci { display: block; margin: 2px 0 0 auto; }
+svg.ci line.axis { stroke: #ddd; stroke-width: 1; }
+svg.ci line.bar { stroke: #36c; stroke-width: 2; }
+svg.ci circle { fill: #036; }
 """
+
+CI_WIDTH, CI_HEIGHT = 80, 8
+
+
+def _ci_bar(value: float, lo: float, hi: float) -> str:
+    """The 95% interval as an error bar on [0, 1], the value as a dot (inline SVG, no assets)."""
+    def at(v: float) -> str:
+        return f"{2 + v * (CI_WIDTH - 4):.1f}"
+
+    mid = CI_HEIGHT / 2
+    return (f'<svg class="ci" width="{CI_WIDTH}" height="{CI_HEIGHT}" role="img" aria-label="95% interval {lo:.3f} to {hi:.3f}">'
+            f'<line class="axis" x1="2" y1="{mid}" x2="{CI_WIDTH - 2}" y2="{mid}"/>'
+            f'<line class="bar" x1="{at(lo)}" y1="{mid}" x2="{at(hi)}" y2="{mid}"/>'
+            f'<circle cx="{at(value)}" cy="{mid}" r="2"/></svg>')
+
+
+def _leaderboard_table(report: Report) -> str:
+    """The leaderboard grid, each proportion with its interval drawn as an error bar."""
+    import math
+
+    header, rows = leaderboard_grid(report)
+    frame = report.leaderboard
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = []
+    for (model, row), texts in zip(frame.iterrows(), rows):
+        cells = [f"<td>{escape(texts[0])}</td>"]
+        for label, text in zip(report.labels, texts[1:]):
+            lo, hi, value = row.get(f"{label}_lo", math.nan), row.get(f"{label}_hi", math.nan), row[label]
+            bar = "" if any(v != v for v in (lo, hi, value)) else _ci_bar(float(value), float(lo), float(hi))
+            cells.append(f"<td>{escape(text)}{bar}</td>")
+        cells += [f"<td>{escape(t)}</td>" for t in texts[1 + len(report.labels):]]
+        body.append("<tr>" + "".join(cells) + "</tr>\n")
+    return f'<table class="leaderboard">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{"".join(body)}</tbody>\n</table>'
+
 
 
 def _table(grid: Grid, css_class: str) -> str:
@@ -56,7 +94,7 @@ def render(report: Report) -> str:
     title = f"Leaderboard: {dict(info).get('suite', report.results_dir.name)}"
     parts = [
         f"<h1>{escape(title)}</h1>",
-        _table(leaderboard_grid(report), "leaderboard"),
+        _leaderboard_table(report),
         f'<p class="legend">{escape(legend(report))}</p>',
         _flag_list(report),
     ]
