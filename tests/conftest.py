@@ -99,6 +99,29 @@ def tiny_zoo(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path:
         os.environ["BENCH_ZOO_PATH"] = old
 
 
+KILLER = (
+    "import os, signal, sys\n"
+    "from bench.results import ResultsStore\n"
+    "original = ResultsStore.write_shard\n"
+    "def write_then_die(self, *args, **kwargs):\n"
+    "    original(self, *args, **kwargs)\n"
+    "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    "ResultsStore.write_shard = write_then_die\n"
+    "from bench.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def run_killed_after_first_shard(tmp_path: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+    """``bench ARGS`` in a process that dies by SIGKILL right after it wrote its first finished shard."""
+    import subprocess
+    import sys
+
+    killer = tmp_path / "killer.py"
+    killer.write_text(KILLER)
+    return subprocess.run([sys.executable, str(killer), *args], capture_output=True, text=True, env=dict(os.environ))
+
+
 @pytest.fixture(scope="module")
 def harness_threads() -> Iterator[None]:
     """The harness's own thread choice (idle cores, or $BENCH_THREADS): with torch's default of

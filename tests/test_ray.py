@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]' (.ci/run installs it)")
 
 from bench.cli import main  # noqa: E402
+from conftest import run_killed_after_first_shard  # noqa: E402
 
 SUITE = {
     "name": "tiny_ray", "version": 1, "dataset": "mnist", "seed": 4, "batch_size": 20,
@@ -108,20 +109,7 @@ def test_a_killed_driver_keeps_its_finished_shards(local_ray: None, tmp_path: Pa
     straight = write(tmp_path, "straight", models={"ids": ["tiny-linear"]}, attacks=attacks)
     assert run(straight) == 0
     killed = write(tmp_path, "killed", models={"ids": ["tiny-linear"]}, attacks=attacks)
-    killer = tmp_path / "killer.py"
-    killer.write_text(
-        "import os, signal, sys\n"
-        "from bench.results import ResultsStore\n"
-        "original = ResultsStore.write_shard\n"
-        "def write_then_die(self, *args, **kwargs):\n"
-        "    original(self, *args, **kwargs)\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "ResultsStore.write_shard = write_then_die\n"
-        "from bench.cli import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
-    )
-    proc = subprocess.run([sys.executable, str(killer), "run", str(killed), "--device", "cpu", "--no-progress", "--no-leaderboard",
-                           "--executor", "ray", "--workers", "2"], capture_output=True, text=True, env=dict(os.environ))
+    proc = run_killed_after_first_shard(tmp_path, "run", str(killed), "--device", "cpu", "--no-progress", "--no-leaderboard", "--executor", "ray", "--workers", "2")
     assert proc.returncode == -9, proc.stderr[-2000:]
     partial = tmp_path / "killed" / "cells" / "tiny-linear" / "cw.partial"
     assert len(list(partial.glob("*.safetensors"))) == 1

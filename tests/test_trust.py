@@ -22,6 +22,7 @@ from bench.attacks import KINDS, Context, get_kind
 from bench.attacks.backends import native
 from bench.attacks.spec import Param
 from bench.cli import main
+from conftest import run_killed_after_first_shard
 from bench.data.mnist import load_mnist
 from bench.runner import shard_bounds
 
@@ -78,20 +79,7 @@ def test_kill_9_inside_a_cell_loses_at_most_one_shard_and_resumes_identically(ti
     assert run(straight) == 0
     killed = write_suite(tmp_path, "killed", cw_only)
     # A process that dies by SIGKILL right after it wrote its first finished shard of the CW cell.
-    killer = tmp_path / "killer.py"
-    killer.write_text(
-        "import os, signal, sys\n"
-        "from bench.results import ResultsStore\n"
-        "original = ResultsStore.write_shard\n"
-        "def write_then_die(self, *args, **kwargs):\n"
-        "    original(self, *args, **kwargs)\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "ResultsStore.write_shard = write_then_die\n"
-        "from bench.cli import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
-    )
-    proc = subprocess.run([sys.executable, str(killer), "run", str(killed), "--device", "cpu", "--no-progress", "--no-leaderboard"],
-                          capture_output=True, text=True, env=dict(os.environ))
+    proc = run_killed_after_first_shard(tmp_path, "run", str(killed), "--device", "cpu", "--no-progress", "--no-leaderboard")
     assert proc.returncode == -9, proc.stderr[-2000:]
     partial = tmp_path / "killed" / "cells" / "tiny-linear" / "cw.partial"
     assert len(list(partial.glob("*.safetensors"))) == 1  # one of three shards of 20 survived the kill
