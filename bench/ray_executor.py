@@ -59,11 +59,12 @@ def compute_shard(spec: dict[str, Any]) -> dict[str, Any]:
     cfg = spec["cfg"]
     kind = get_kind(cfg.kind)
     ctx = Context(device=device, seed=int(spec["seed"]), batch_size=int(spec["batch_size"]), index=spec["index"])
+    began = time.time()
     t0 = time.perf_counter()
     out = kind.generate(model, spec["x"], spec["y"], cfg.params, cfg.backend, ctx)
     part = out if isinstance(out, Candidates) else Candidates(out)
     return {"x": part.x.detach().cpu(), "tensors": {k: v.cpu() for k, v in part.tensors.items()}, "stats": dict(part.stats),
-            "node": platform.node(), "device": str(device), "pid": os.getpid(), "seconds": time.perf_counter() - t0}
+            "node": platform.node(), "device": str(device), "pid": os.getpid(), "began": began, "seconds": time.perf_counter() - t0}
 
 
 class RayExecutor:
@@ -138,8 +139,9 @@ class RayExecutor:
                     continue
                 part = Candidates(result["x"], result["tensors"], result["stats"])
                 runner.store.write_shard(job.model_id, job.cfg.id, start, stop, job.config_hash, pack_shard(part))
-                plan["where"].append(f"{result['node']} {result['device']} pid {result['pid']}: {start}-{stop} "
-                                     f"{result['seconds']:.1f}s")
+                plan["where"].append({"node": result["node"], "device": result["device"], "pid": result["pid"],
+                                      "examples": [start, stop], "began": round(result["began"], 2),
+                                      "seconds": round(result["seconds"], 2)})
                 plan["left"] -= 1
                 examples += stop - start
                 bar.update(1)
