@@ -105,8 +105,7 @@ class RayExecutor:
             x_ref, y = runner.examples(job, ctx)
             bounds = shard_bounds(len(y), job.kind.shard_examples)
             key = f"{job.model_id}/{job.cfg.id}"
-            plans[key] = {"job": job, "x_ref": x_ref, "y": y, "bounds": bounds, "left": len(bounds), "resumed": 0,
-                          "where": [], "t0": time.time()}
+            plans[key] = {"job": job, "x_ref": x_ref, "y": y, "bounds": bounds, "left": len(bounds), "resumed": 0, "where": []}
             for start, stop in bounds:
                 saved = None if runner.force else runner.store.read_shard(job.model_id, job.cfg.id, start, stop, job.config_hash)
                 if saved is not None:
@@ -165,6 +164,7 @@ class RayExecutor:
                           {k: float(sum(p.stats.get(k, 0.0) for p in parts)) for k in dict.fromkeys(k for p in parts for k in p.stats)})
         model = runner.model(job.model_id)
         verdict = runner.verified(job, model, plan["x_ref"], plan["y"], cand)
-        runner.write(job, verdict, time.time() - plan["t0"], {"shards": len(plan["bounds"]), "shards_resumed": plan["resumed"],
+        compute = sum(w["seconds"] for w in plan["where"])  # the workers' time on it, not the time it waited in the queue
+        runner.write(job, verdict, compute, {"shards": len(plan["bounds"]), "shards_resumed": plan["resumed"],
                                                                "executor": "ray", "ran_on": plan["where"]})
         computed.append(f"{job.model_id}/{job.cfg.id}")

@@ -181,14 +181,16 @@ class Runner:
         last = [a for a in self.attacks if get_kind(a.kind).after_others]
         interrupted = True
         try:
+            done: list[str] = []
             if self.executor is not None:  # the per-example cells of the first group, distributed
                 jobs = [j for j in (self.job(m, cfg) for m in self.model_ids for cfg in first) if j is not None]
                 done, self.failed = self.executor(self, jobs)
                 computed += done
-                reused -= len(done)  # the loop below finds them complete
             for group in (first, last):  # models outer: one model in memory at a time
                 for m in self.model_ids:
                     for cfg in group:
+                        if f"{m}/{cfg.id}" in done:
+                            continue  # computed by the executor in this run (even under --force)
                         if f"{m}/{cfg.id}" in self.failed or any(f"{d}/{a}" in self.failed for d, a in get_kind(cfg.kind).depends_on(cfg.params, self.model_ids, m)):
                             continue  # failed on a worker (reported), or reads a cell that did
                         if self._cell(m, cfg):
@@ -201,7 +203,7 @@ class Runner:
                 "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "wall_time_s": round(time.time() - t0, 2), "git_commit": git_commit(), "machine": machine(),
                 "device": str(self.device), "threads": self.threads, "packages": package_versions(),
-                "computed": computed, "reused": max(reused, 0), **({"interrupted": True} if interrupted else {}),
+                "computed": computed, "reused": reused, **({"interrupted": True} if interrupted else {}),
                 **({"failed": self.failed} if self.failed else {}),
             }
             if computed:
