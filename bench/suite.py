@@ -39,7 +39,7 @@ REQUIRED_KEYS = ("name", "version", "dataset", "attacks")
 ATTACK_KEYS = ("id", "kind", "backend", "params", "examples", "label", "drop")
 EXAMPLE_KEYS = ("split", "count", "offset", "seed")
 MODEL_KEYS = ("ids", "tags")
-LEADERBOARD_KEYS = ("columns", "worst_case", "extra_columns")
+LEADERBOARD_KEYS = ("columns", "worst_case", "extra_columns", "headline_for")
 EXTRA_COLUMN_KEYS = ("label", "attack", "field")
 OUTPUT_KEYS = ("dir", "formats")
 DATASETS = ("mnist",)
@@ -394,6 +394,10 @@ class _Builder:
         columns = self.attack_ids(leaderboard.get("columns"), "columns")
         worst_case = self.worst_case(leaderboard.get("worst_case"), {c.id: c for c in configs if c is not None})
         extra_columns = self.extra_columns(leaderboard.get("extra_columns"))
+        headline_for = leaderboard.get("headline_for")
+        if headline_for is not None and (not isinstance(headline_for, list) or not headline_for
+                                         or not all(isinstance(n, str) and n for n in headline_for)):
+            self.problem(self.at("leaderboard", "headline_for"), f"must be a non-empty list of suite names, got {headline_for!r}")
         out_dir, formats = self.outputs(self.section(top.get("outputs"), "outputs", OUTPUT_KEYS), name)
 
         if self.problems:
@@ -405,7 +409,8 @@ class _Builder:
             "seed": seed, "device": device, "batch_size": batch_size, "examples": selection.as_dict(),
             "models": models, "attacks": [c.as_dict() for c in built],
             "leaderboard": {"columns": columns or [c.id for c in built if not _matrix_kind(c.kind)], "worst_case": worst_case,
-                            **({"extra_columns": extra_columns} if extra_columns else {})},
+                            **({"extra_columns": extra_columns} if extra_columns else {}),
+                            **({"headline_for": list(headline_for)} if headline_for else {})},
             "outputs": {"dir": out_dir, "formats": formats},
         })
         digest = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()

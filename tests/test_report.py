@@ -390,3 +390,26 @@ def test_html_draws_each_interval_as_an_error_bar(results: Path) -> None:
     x1, x2 = (float(v) for v in re.search(rf'aria-label="95% interval {lo:.3f} to {hi:.3f}">.*?class="bar" x1="([0-9.]+)" y1="[0-9.]+" x2="([0-9.]+)"', page).groups())
     assert x1 == pytest.approx(2 + lo * width, abs=0.06) and x2 == pytest.approx(2 + hi * width, abs=0.06)
     assert "<script" not in page and "http" not in page.split("<body>")[1]  # self-contained
+
+
+def test_a_suite_that_is_another_suites_headline_shows_beside_it(results: Path) -> None:
+    """mnist_robust declares `leaderboard.headline_for: [mnist_full]`; mnist_full's leaderboard then
+    shows mnist_robust's worst case per model, with its interval and a link, so its own protocol
+    columns are not read as the models' robustness."""
+    import shutil
+
+    robust = results.parent / "robust"
+    shutil.copytree(results, robust)
+    suite = yaml.safe_load((robust / "suite.yaml").read_text())
+    suite["name"] = "robust_suite"
+    suite.setdefault("leaderboard", {})["headline_for"] = ["fake"]
+    (robust / "suite.yaml").write_text(yaml.safe_dump(suite))
+    text = markdown_text(results)
+    assert "## Robustness at reference strength: [robust_suite](../robust/leaderboard.md)" in text
+    section = text.split("## Robustness at reference strength")[1]
+    row = next(line for line in section.splitlines() if line.startswith("| ModelA"))
+    lo, hi = clopper_pearson(2, 3)
+    assert f"0.667 [{lo:.2f}, {hi:.2f}] (n=3)" in row
+    render(results, ["html"])
+    assert 'href="../robust/leaderboard.html"' in (results / "leaderboard.html").read_text()
+    assert "Robustness at reference strength" not in markdown_text(robust)  # not its own headline

@@ -8,6 +8,7 @@ from bench.report.tables import (
     Grid,
     Report,
     flag_notes,
+    headline_grid,
     leaderboard_grid,
     legend,
     provenance,
@@ -98,6 +99,10 @@ def render(report: Report) -> str:
         f'<p class="legend">{escape(legend(report))}</p>',
         _flag_list(report),
     ]
+    for h in report.headlines:
+        parts += [f'<h2>Robustness at reference strength: <a href="../{escape(h.folder)}/leaderboard.html">{escape(h.suite)}</a></h2>',
+                  f"<p>This suite's columns are its protocol's attacks; a model's robustness is the worst case over a "
+                  f"reference-strength battery, {escape(h.suite)}'s.</p>", _table(headline_grid(h), "headline")]
     for transfer in report.transfers:
         parts += [f"<h2>{escape(transfer_title(transfer))}</h2>", _table(transfer_grid(transfer), "transfer")]
     parts += ["<h2>Timing (wall time, examples per second)</h2>", _table(timing_grid(report), "timing")]

@@ -8,6 +8,7 @@ from bench.report.tables import (
     Grid,
     Report,
     flag_notes,
+    headline_grid,
     leaderboard_grid,
     legend,
     provenance,
@@ -40,6 +41,10 @@ def render(report: Report) -> str:
     notes = flag_notes(report)
     if notes:
         sections.append("Flags:\n\n" + "\n".join(f"{n}. {model}: {text}" for n, model, text in notes))
+    for h in report.headlines:
+        sections += [f"## Robustness at reference strength: [{h.suite}](../{h.folder}/leaderboard.md)",
+                     f"This suite's columns are its protocol's attacks; a model's robustness is the worst case over a "
+                     f"reference-strength battery, {h.suite}'s:", _table(headline_grid(h))]
     for transfer in report.transfers:
         sections += [f"## {transfer_title(transfer)}", _table(transfer_grid(transfer))]
     sections += ["## Timing (wall time, examples per second)", _table(timing_grid(report))]

@@ -63,6 +63,18 @@ class WorstColumn:
     attacks: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Headline:
+    """A sibling results folder whose suite declares ``leaderboard.headline_for: [<this suite>]``
+    (mnist_robust for mnist_full): its worst-case columns per model, shown beside this leaderboard
+    so that nobody reads this suite's columns as the models' robustness."""
+
+    folder: str  # the folder's name, beside this one
+    suite: str
+    columns: tuple[str, ...]  # worst-case labels
+    values: dict[str, dict[str, tuple[float, int, float, float]]]  # model -> label -> (value, n, lo, hi)
+
+
 @dataclass
 class Transfer:
     """One transfer attack: rows = source models (plus any noise/amplified rows), columns =
@@ -92,6 +104,7 @@ class Report:
     transfers: list[Transfer]
     extra_columns: list[ExtraColumn] = field(default_factory=list)
     origins: list[dict[str, Any]] = field(default_factory=list)  # each cell's provenance ({} if unrecorded)
+    headlines: list[Headline] = field(default_factory=list)  # sibling results that are this suite's headline
 
     @property
     def worst_case(self) -> list[str] | dict[str, list[str]]:
@@ -128,7 +141,43 @@ def build(results_dir: Path) -> Report:
     checkpoints = {model: card.sha256 for model, card in cards.items() if card.sha256}
     frame = _leaderboard(results_dir, cells, models, columns, worst, reported, extra, checkpoints)
     origins = [dict(cells[m][a].get("provenance") or {}) for m in models for a in cells[m]]
-    return Report(results_dir, run, suite, columns, worst, frame, _transfers(cells, models, attacks, reported), extra, origins)
+    return Report(results_dir, run, suite, columns, worst, frame, _transfers(cells, models, attacks, reported), extra, origins,
+                  _headlines(results_dir, str(suite.get("name", "")), models))
+
+
+def _headlines(results_dir: Path, name: str, models: list[str]) -> list[Headline]:
+    """Sibling results folders that declare themselves this suite's headline, read as reports."""
+    out = []
+    for other in sorted(p.parent for p in results_dir.parent.glob("*/suite.yaml")):
+        if other == results_dir or not (other / "cells").is_dir():
+            continue
+        try:
+            theirs = yaml.safe_load((other / "suite.yaml").read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if name not in ((theirs.get("leaderboard") or {}).get("headline_for") or []):
+            continue
+        report = build(other)
+        labels = tuple(w.label for w in report.worst_columns)
+        values = {}
+        for model, row in report.leaderboard.iterrows():
+            if model in models:
+                values[str(model)] = {label: (row[label], row[f"{label}_n"], row[f"{label}_lo"], row[f"{label}_hi"]) for label in labels}
+        out.append(Headline(other.name, str(theirs.get("name", other.name)), labels, values))
+    return out
+
+
+def headline_grid(headline: Headline) -> Grid:
+    """Model, then each worst-case column of the headline suite with its interval and n."""
+    header = ["Model"] + list(headline.columns)
+    rows = []
+    for model, cols in headline.values.items():
+        texts = [model]
+        for label in headline.columns:
+            value, n, lo, hi = cols[label]
+            texts.append(MISSING if pd.isna(value) else f"{fmt(value)}{interval_text(lo, hi)} (n={n})")
+        rows.append(texts)
+    return header, rows
 
 
 def _read_json(path: Path) -> dict[str, Any]:
