@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from bench.attacks.base import Candidates, CellKind
 from bench.errors import BenchError
-from bench.runner import Job, Runner, pack_shard, shard_bounds, unpack_shard
+from bench.runner import Job, Runner, merge_shards, pack_shard, shard_bounds, unpack_shard
 
 RETRIES = 2
 ENV = ("BENCH_ZOO_PATH", "BENCH_CACHE_DIR", "BENCH_MALLOC_TUNE")
@@ -159,9 +159,7 @@ class RayExecutor:
             if saved is None:
                 raise BenchError(f"{job.model_id}/{job.cfg.id}: shard {start}-{stop} vanished from {runner.store.root}")
             parts.append(unpack_shard(saved))
-        cand = Candidates(torch.cat([p.x for p in parts]),
-                          {k: torch.cat([p.tensors[k] for p in parts]) for k in parts[0].tensors},
-                          {k: float(sum(p.stats.get(k, 0.0) for p in parts)) for k in dict.fromkeys(k for p in parts for k in p.stats)})
+        cand = merge_shards(parts)
         model = runner.model(job.model_id)
         verdict = runner.verified(job, model, plan["x_ref"], plan["y"], cand)
         compute = sum(w["seconds"] for w in plan["where"])  # the workers' time on it, not the time it waited in the queue

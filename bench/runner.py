@@ -67,6 +67,15 @@ def unpack_shard(saved: dict[str, torch.Tensor]) -> Candidates:
                       {k[2:]: float(v[0]) for k, v in saved.items() if k.startswith("s/")})
 
 
+def merge_shards(parts: list[Candidates]) -> Candidates:
+    """A cell's candidates from its shards in order: tensors concatenated, numbers summed."""
+    return Candidates(
+        torch.cat([p.x for p in parts]),
+        {k: torch.cat([p.tensors[k] for p in parts]) for k in parts[0].tensors},
+        {k: float(sum(p.stats.get(k, 0.0) for p in parts)) for k in dict.fromkeys(k for p in parts for k in p.stats)},
+    )
+
+
 def shard_bounds(n: int, per_shard: int) -> list[tuple[int, int]]:
     """[start, stop) of each shard: ceil(n / per_shard) shards of near-equal size (0: one shard).
     A function of n and the kind only, so every machine cuts a cell the same way."""
@@ -344,12 +353,7 @@ class Runner:
             if len(bounds) > 1:
                 self.store.write_shard(model_id, cfg.id, start, stop, h, pack_shard(part))
             parts.append(part)
-        merged = Candidates(
-            torch.cat([p.x for p in parts]) if parts else x.clone(),
-            {k: torch.cat([p.tensors[k] for p in parts]) for k in (parts[0].tensors if parts else {})},
-            {k: float(sum(p.stats.get(k, 0.0) for p in parts)) for k in dict.fromkeys(k for p in parts for k in p.stats)},
-        )
-        return merged, {"shards": len(bounds), "shards_resumed": reused}
+        return merge_shards(parts) if parts else Candidates(x.clone()), {"shards": len(bounds), "shards_resumed": reused}
 
     def _split_size(self, cfg: AttackConfig) -> int:
         return len(load_mnist(cfg.examples.split, self.data_dir))
