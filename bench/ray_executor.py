@@ -70,8 +70,10 @@ def compute_shard(spec: dict[str, Any]) -> dict[str, Any]:
 class RayExecutor:
     """Distributes the per-example cells of a run over Ray workers (see the module doc)."""
 
-    def __init__(self, workers: int | None = None, address: str | None = None, threads_per_worker: int = 1):
+    def __init__(self, workers: int | None = None, address: str | None = None, threads_per_worker: int = 1,
+                 worker_status: bool = False):
         self.workers, self.address, self.threads = workers, address, max(1, int(threads_per_worker))
+        self.worker_status = worker_status  # one line per finished shard: which worker, where, how long
 
     def start(self) -> Any:
         ray = _ray()
@@ -143,6 +145,9 @@ class RayExecutor:
                                       "seconds": round(result["seconds"], 2)})
                 plan["left"] -= 1
                 examples += stop - start
+                if self.worker_status:
+                    runner.log(f"{key} [{start}, {stop}) on {result['node']} {result['device']} pid {result['pid']}: "
+                               f"{result['seconds']:.1f}s ({len(pending)} shards left)")
                 bar.update(1)
                 bar.set_postfix_str(f"{examples / max(time.time() - t_start, 1e-9):.1f} ex/s")
                 if plan["left"] == 0 and key not in failed:

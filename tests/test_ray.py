@@ -123,12 +123,14 @@ def test_a_killed_driver_keeps_its_finished_shards(local_ray: None, tmp_path: Pa
 
 def test_ray_options_need_the_ray_executor(tiny_zoo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(write(tmp_path, "x"), "--workers", "2") == 1
-    assert "--workers and --address need --executor ray" in capsys.readouterr().err
+    assert "--workers, --address and --worker-status need --executor ray" in capsys.readouterr().err
 
 
-def test_force_through_ray_computes_each_cell_once(local_ray: None, tmp_path: Path) -> None:
+def test_force_through_ray_computes_each_cell_once(local_ray: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     suite = write(tmp_path, "forced", models={"ids": ["tiny-linear"]}, attacks=SUITE["attacks"][:3])
-    assert run(suite, "--executor", "ray") == 0
+    assert run(suite, "--executor", "ray", "--worker-status") == 0
+    status = [line for line in capsys.readouterr().err.splitlines() if " pid " in line and "shards left" in line]
+    assert len(status) == 1 + 1 + 3 and any(line.startswith("tiny-linear/cw [20, 40) on ") for line in status)
     assert run(suite, "--executor", "ray", "--force") == 0
     last = json.loads((tmp_path / "forced" / "run.json").read_text())["invocations"][-1]
     assert sorted(last["computed"]) == sorted(f"tiny-linear/{a['id']}" for a in SUITE["attacks"][:3]) and last["reused"] == 0

@@ -22,9 +22,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.executor == "ray":
         from bench.ray_executor import RayExecutor
 
-        executor = RayExecutor(workers=args.workers, address=args.address)
-    elif args.workers or args.address:
-        raise BenchError("--workers and --address need --executor ray")
+        executor = RayExecutor(workers=args.workers, address=args.address, worker_status=args.worker_status)
+    elif args.workers or args.address or args.worker_status:
+        raise BenchError("--workers, --address and --worker-status need --executor ray")
     runner = Runner(suite, device=args.device, data_dir=args.data_dir, force=args.force, only_models=args.model,
                     only_attacks=args.attack, progress=not args.no_progress, log=lambda s: print(s, file=sys.stderr),
                     executor=executor)
@@ -60,4 +60,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="local: every cell in this process (default); ray: shards as Ray tasks (pip install -e '.[ray]')")
     r.add_argument("--workers", type=int, default=None, help="--executor ray: local workers (default: the cores)")
     r.add_argument("--address", default=None, help="--executor ray: join this Ray cluster (ray start --head) instead")
+    r.add_argument("--worker-status", action="store_true", help="--executor ray: a line per finished shard (worker, node, time)")
     r.set_defaults(func=cmd_run)
