@@ -126,7 +126,9 @@ class RayExecutor:
             if plan["left"] == 0:
                 self._finish(runner, plan, computed)
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            # a bounded wait, so that Ctrl-C reaches this process between waits (an unbounded
+            # ray.wait held it off: a driver that cannot be interrupted loses the run's record)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in done:
                 job, start, stop = pending.pop(ref)
                 key = f"{job.model_id}/{job.cfg.id}"

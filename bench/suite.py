@@ -159,6 +159,21 @@ class Suite:
         raise BenchError(f"suite '{self.name}': no attack '{attack_id}' (attacks: {known})")
 
 
+def suite_digest(resolved: dict[str, Any]) -> str:
+    """The resolved suite's sha256, with each attack's parameters as its cells' config hashes see
+    them (``late`` parameters at their default left out): adding a parameter to a kind does not
+    make every suite that uses the kind a different suite (bench check is strict on n when the
+    suite changed)."""
+    from bench.attacks.spec import hashed_params
+
+    attacks = []
+    for entry in resolved.get("attacks") or []:
+        kind = entry.get("kind")
+        params = hashed_params(get_kind(kind).params, entry.get("params") or {}) if kind in KINDS else entry.get("params")
+        attacks.append({**entry, "params": params})
+    return hashlib.sha256(json.dumps({**resolved, "attacks": attacks}, sort_keys=True).encode()).hexdigest()
+
+
 def _matrix_kind(kind: str) -> bool:
     """Kinds that read other cells (transfer) render as matrices, not leaderboard columns."""
     return kind in KINDS and KINDS.get(kind).after_others
@@ -413,7 +428,7 @@ class _Builder:
                             **({"headline_for": list(headline_for)} if headline_for else {})},
             "outputs": {"dir": out_dir, "formats": formats},
         })
-        digest = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+        digest = suite_digest(resolved)
         return Suite(
             name=name, version=version, description=description, dataset=top["dataset"], seed=seed,
             device=device, batch_size=batch_size, examples=selection, models=copy.deepcopy(models),

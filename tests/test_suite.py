@@ -460,3 +460,19 @@ def test_a_late_parameter_at_its_default_keeps_config_hashes() -> None:
     assert config_hash(dataclasses.replace(cfg, params={**params, "minimize": True}), torch.arange(3), "ab", 0, "mnist") == h
     assert config_hash(dataclasses.replace(cfg, params={**params, "minimize": False}), torch.arange(3), "ab", 0, "mnist") != h
     assert config_hash(dataclasses.replace(cfg, params={**params, "steps": 11}), torch.arange(3), "ab", 0, "mnist") != h
+
+
+def test_a_late_parameter_at_its_default_leaves_the_suite_digest_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parameter added to a kind later (``late``, with a default that reproduces earlier results)
+    must not make every suite using the kind a changed suite: bench check is strict on n then."""
+    from bench.attacks import get_kind
+    from bench.attacks.spec import Param
+    from bench.suite import load_suite
+
+    path = Path(__file__).resolve().parents[1] / "suites" / "mnist_smoke.yaml"
+    before = load_suite(path).sha256
+    kind = get_kind("pgd_linf")
+    monkeypatch.setattr(type(kind), "params", {**kind.params, "_added": Param(int, 0, None, "test", late=True)})
+    assert load_suite(path).sha256 == before
+    monkeypatch.setattr(type(kind), "params", {**kind.params, "_added": Param(int, 0, None, "test")})
+    assert load_suite(path).sha256 != before
