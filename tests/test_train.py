@@ -45,7 +45,8 @@ def test_resumed_training_matches_uninterrupted(tiny_zoo: Path, tmp_path: Path) 
     card = yaml.safe_load((b / "card.yaml").read_text())
     assert len(card["checkpoint"]["sha256"]) == 64
     assert 0.5 < card["measured"]["clean_accuracy"] <= 1.0
-    assert isinstance(card["training"]["wall_time_s"], float) and card["training"]["wall_time_s"] >= 0  # a tiny run may round to 0.0
+    recorded = card["training"]["wall_time_s"]  # recorded, not judged: a tiny run rounds to 0.0 on a quiet machine
+    assert isinstance(recorded, float) and not recorded < 0
 
 
 def test_continue_phase_extends_a_finished_model_exactly(tiny_zoo: Path, tmp_path: Path) -> None:
