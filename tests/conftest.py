@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,11 +114,8 @@ KILLER = (
 )
 
 
-def run_killed_after_first_shard(tmp_path: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+def run_killed_after_first_shard(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``bench ARGS`` in a process that dies by SIGKILL right after it wrote its first finished shard."""
-    import subprocess
-    import sys
-
     killer = tmp_path / "killer.py"
     killer.write_text(KILLER)
     return subprocess.run([sys.executable, str(killer), *args], capture_output=True, text=True, env=dict(os.environ))
