@@ -28,7 +28,7 @@ from bench.attacks import Context, get_kind
 from bench.attacks.base import Candidates, CellKind
 from bench.attacks.spec import hashed_params
 from bench.batch_size import batch_size_for
-from bench.data.mnist import load_mnist
+from bench.data import load
 from bench.device import configure_threads, resolve_device
 from bench.errors import BenchError
 from bench.provenance import cell_provenance, git_commit, machine, package_versions
@@ -131,6 +131,8 @@ class Runner:
             unknown = [m for m in only_models if m not in cards]
             if unknown:
                 raise BenchError(f"--model {', '.join(unknown)}: unknown model (registered: {', '.join(sorted(cards))})")
+            for m in only_models:
+                suite.check_dataset(cards[m])
             outside = [m for m in only_models if m not in self.model_ids]
             if outside:
                 raise BenchError(f"--model {', '.join(outside)}: not selected by suite {suite.name} ({suite.path}: models)")
@@ -166,14 +168,10 @@ class Runner:
     def _models_of_the_folder(self) -> dict[str, str | None]:
         """Checkpoints of every model with cells in the folder: this run's, and those an earlier
         run of the same suite left there (a ``--model`` run adds rows, it does not hide others)."""
-        path = self.store.root / "run.json"
-        try:
-            before = json.loads(path.read_text()) if path.is_file() else {}
-        except (OSError, json.JSONDecodeError):
-            before = {}
+        before = self._run_record()
         same_suite = (before.get("suite") or {}).get("name") == self.suite.name
         earlier = before.get("models") if same_suite and isinstance(before.get("models"), dict) else {}
-        kept = {m: s for m, s in earlier.items() if m not in self.model_ids and (self.store.root / "cells" / m).is_dir()}
+        kept = {m: s for m, s in earlier.items() if m not in self.model_ids and self.store.has_model(m)}
         return {**kept, **{m: self.cards[m].sha256 for m in self.model_ids}}
 
     def run(self) -> dict[str, Any]:
@@ -221,11 +219,7 @@ class Runner:
 
     def _record(self, invocation: dict[str, Any]) -> None:
         """run.json: the suite, the models with cells here, and every computing invocation."""
-        path = self.store.root / "run.json"
-        try:
-            before = json.loads(path.read_text()) if path.is_file() else {}
-        except (OSError, json.JSONDecodeError):
-            before = {}
+        before = self._run_record()
         history = list(before.get("invocations") or [])
         if not history and before.get("started"):  # a run.json of the single-run format
             history.append({k: before[k] for k in ("started", "finished", "wall_time_s", "git_commit", "device", "threads",
@@ -235,7 +229,16 @@ class Runner:
             "seed": self.suite.seed, "models": self._models_of_the_folder(), "attacks": [a.id for a in self.suite.attacks],
             "invocations": [*history, invocation],
         }
-        atomic_write_json(path, run)
+        atomic_write_json(self.store.run_json, run)
+
+    def _run_record(self) -> dict[str, Any]:
+        """run.json as an earlier run left it ({} when absent or unreadable)."""
+        path = self.store.run_json
+        try:
+            before = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, json.JSONDecodeError):
+            before = {}
+        return before if isinstance(before, dict) else {}
 
     def job(self, model_id: str, cfg: AttackConfig) -> Job | None:
         """What computing one cell needs (its config hash, examples, seed), or None when a complete
@@ -250,7 +253,7 @@ class Runner:
         if not self.force and self.store.is_complete(model_id, cfg.id, h):
             self.log(f"skip {model_id} / {cfg.id} (done)")
             return None
-        atomic_write_text(self.store.root / "suite.yaml", yaml.safe_dump(self.suite.resolved, sort_keys=False))
+        atomic_write_text(self.store.suite_yaml, yaml.safe_dump(self.suite.resolved, sort_keys=False))
         return Job(model_id, cfg, kind, seed, indices, deps, h)
 
     def context(self, job: Job, model: Any, bar: Any = None) -> Context:
@@ -262,7 +265,7 @@ class Runner:
     def examples(self, job: Job, ctx: Context) -> tuple[torch.Tensor, torch.Tensor]:
         """The reference inputs (after the kind's ``prepare``) and labels of a per-example cell."""
         assert job.indices is not None
-        split = load_mnist(job.cfg.examples.split, self.data_dir)
+        split = load(self.suite.dataset, job.cfg.examples.split, self.data_dir)
         x, y = split.x[job.indices], split.y[job.indices]
         return job.kind.prepare(x, y, job.cfg.params, ctx, job.indices), y
 
@@ -356,4 +359,4 @@ class Runner:
         return merge_shards(parts) if parts else Candidates(x.clone()), {"shards": len(bounds), "shards_resumed": reused}
 
     def _split_size(self, cfg: AttackConfig) -> int:
-        return len(load_mnist(cfg.examples.split, self.data_dir))
+        return len(load(self.suite.dataset, cfg.examples.split, self.data_dir))

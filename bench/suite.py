@@ -24,6 +24,7 @@ import yaml
 import bench.attacks  # noqa: F401  (importing the package registers the built-in kinds)
 from bench.attacks.base import BACKENDS, KINDS, AttackKind, get_kind
 from bench.attacks.backends import problems as backend_problems
+from bench import data
 from bench.errors import BenchError, ValidationError
 from bench.worst_case import eps_key
 from bench.zoo.registry import all_cards
@@ -42,7 +43,7 @@ MODEL_KEYS = ("ids", "tags")
 LEADERBOARD_KEYS = ("columns", "worst_case", "extra_columns", "headline_for")
 EXTRA_COLUMN_KEYS = ("label", "attack", "field")
 OUTPUT_KEYS = ("dir", "formats")
-DATASETS = ("mnist",)
+DATASETS = tuple(data.DATASETS)  # the registry (bench/data/sets/) is the one list
 SPLITS = ("test", "train")
 DEVICES = ("auto", "cpu", "cuda")
 FORMATS = ("md", "csv", "json", "html")
@@ -96,7 +97,6 @@ class AttackConfig:
     params: dict[str, Any]
     examples: ExampleSelection
     label: str
-    raw: dict[str, Any]  # the merged YAML entry, before defaults
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -133,7 +133,7 @@ class Suite:
     def select_models(self, cards: Mapping[str, Card]) -> list[str]:
         """The suite's model ids, in the order of ``cards``."""
         if self.models == "all":
-            return list(cards)
+            return [cid for cid, card in cards.items() if card.dataset == self.dataset]
         if isinstance(self.models, list):
             ids, tags = list(self.models), set()
         else:
@@ -142,7 +142,15 @@ class Suite:
         if missing:
             known = ", ".join(cards) or "none"
             raise BenchError(f"suite '{self.name}': unknown model(s) {', '.join(missing)} (registered: {known})")
-        return [cid for cid, card in cards.items() if cid in ids or tags & set(card.tags)]
+        for i in ids:
+            self.check_dataset(cards[i])
+        return [cid for cid, card in cards.items() if (cid in ids or tags & set(card.tags)) and card.dataset == self.dataset]
+
+    def check_dataset(self, card: Card) -> None:
+        """A model is only ever evaluated on the dataset it was trained for."""
+        if card.dataset != self.dataset:
+            raise BenchError(f"suite '{self.name}' ({self.path}) is on dataset {self.dataset}, "
+                             f"model '{card.id}' on {card.dataset} ({card.path}): pick a model of {self.dataset}")
 
     @property
     def worst_case_groups(self) -> dict[str, list[str]] | None:
@@ -530,7 +538,7 @@ class _Builder:
             return None
         return AttackConfig(
             id=aid, kind=kind.name, backend=backend, params=params,
-            examples=_selection(self.state.top.get("examples", {}), examples), label=label, raw=copy.deepcopy(body),
+            examples=_selection(self.state.top.get("examples", {}), examples), label=label,
         )
 
     def kind_params(self, kind: AttackKind, params: Any, aid: str) -> dict[str, Any]:

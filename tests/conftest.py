@@ -44,6 +44,20 @@ def mnist_dir() -> Path:
     return found
 
 
+@pytest.fixture(scope="session")
+def fashion_dir() -> Path:
+    """The Fashion-MNIST folder ($BENCH_FASHION_MNIST_DIR or ../shared/data/fashion_mnist); as
+    for MNIST, missing in CI is a failure."""
+    cands = [Path(c) for c in (os.environ.get("BENCH_FASHION_MNIST_DIR"), REPO.parent / "shared" / "data" / "fashion_mnist") if c]
+    found = next((c for c in cands if c.is_dir()), None)
+    if found is None:
+        msg = f"Fashion-MNIST not found (looked in: {', '.join(map(str, cands))}): set BENCH_FASHION_MNIST_DIR"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return found
+
+
 def _train_linear(model: torch.nn.Module, mnist_dir: Path) -> None:
     from bench.data import load_mnist
 

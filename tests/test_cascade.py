@@ -18,7 +18,7 @@ from bench.attacks import Context, get_kind
 from bench.attacks.backends import native
 from bench.attacks.kinds import cascade
 from bench.cli import main
-from bench.data.mnist import load_mnist
+from bench.data import load_mnist
 from bench.models.base import Classifier
 from bench.verify import verify
 

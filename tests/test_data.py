@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.data.mnist import load_mnist, resolve_data_dir
+from bench.data import load_mnist, resolve_data_dir
 from bench.errors import BenchError
 
 

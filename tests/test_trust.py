@@ -23,7 +23,7 @@ from bench.attacks.backends import native
 from bench.attacks.spec import Param
 from bench.cli import main
 from conftest import run_killed_after_first_shard
-from bench.data.mnist import load_mnist
+from bench.data import load_mnist
 from bench.runner import shard_bounds
 
 HERE = Path(__file__).resolve().parent

@@ -1,4 +1,4 @@
-"""What every analysis shares: its inputs (:class:`Context`), what it hands to the report
+"""What every analysis shares: its inputs (:class:`AnalysisContext`), what it hands to the report
 (:class:`Section` of figures and tables) and the few plotting helpers that keep figures alike."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from matplotlib import figure as mpl
 from matplotlib.axes import Axes
 
-from bench.data.mnist import Split, load_mnist
+from bench.data import Split, load
 from bench.models.base import Classifier
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class Section:
 
 
 @dataclass
-class Context:
+class AnalysisContext:
     """Inputs of every analysis of one model; files go to ``root / model_id``."""
 
     model_id: str
@@ -70,6 +70,7 @@ class Context:
     seed: int = 0
     progress: bool = True
     checkpoint_sha256: str = ""  # keys the reuse of finished sections (empty: never reused)
+    dataset: str = "mnist"  # the model card's
 
     @property
     def out_dir(self) -> Path:
@@ -82,7 +83,7 @@ class Context:
         return path.relative_to(self.root).as_posix()
 
     def test_split(self) -> Split:
-        return load_mnist("test", self.data_dir)
+        return load(self.dataset, "test", self.data_dir)
 
     @property
     def device(self) -> torch.device:

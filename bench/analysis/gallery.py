@@ -17,10 +17,10 @@ import torch
 import yaml
 from matplotlib import figure as mpl
 
-from bench.analysis.common import Context, Figure, Section, new_figure, save_figure, show_image
+from bench.analysis.common import AnalysisContext, Figure, Section, new_figure, save_figure, show_image
 from bench.attacks import Context as AttackContext
 from bench.attacks import get_kind
-from bench.data.mnist import load_mnist
+from bench.data import load
 from bench.models.base import Classifier
 from bench.results import ResultsStore
 
@@ -61,12 +61,12 @@ def adversarial_attacks(results: Path, model_id: str) -> list[str]:
     return found
 
 
-def _split(results: Path, attack: str) -> str:
-    """The example split an attack used, from the resolved suite (test when unknown)."""
-    path = results / "suite.yaml"
+def _split(results: Path, attack: str) -> tuple[str, str]:
+    """The dataset and example split an attack used, from the resolved suite (mnist/test when unknown)."""
+    path = ResultsStore(results).suite_yaml
     suite = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
     entry = next((a for a in suite.get("attacks") or [] if isinstance(a, dict) and a.get("id") == attack), {})
-    return str((entry.get("examples") or suite.get("examples") or {}).get("split", "test"))
+    return str(suite.get("dataset", "mnist")), str((entry.get("examples") or suite.get("examples") or {}).get("split", "test"))
 
 
 def build(model: Classifier, results: Path, model_id: str, attack: str, count: int = 6, seed: int = 0,
@@ -77,7 +77,7 @@ def build(model: Classifier, results: Path, model_id: str, attack: str, count: i
     cell, t = store.read_cell(model_id, attack) or {}, store.read_tensors(model_id, attack) or {}
     rows = (t["ref_correct"] & ~t["robust"]).nonzero().flatten()[:count]
     index, target = t["index"][rows], t["label"][rows]
-    x = load_mnist(_split(results, attack), data_dir).x[index]
+    x = load(*_split(results, attack), data_dir).x[index]
     kind = get_kind(str(cell.get("kind")))
     original = kind.prepare(x, target, dict(cell.get("params") or {}), AttackContext(torch.device("cpu"), seed), index)
     adversarial = t["x_adv"][rows]
@@ -129,7 +129,7 @@ def plot(g: Gallery, magnify: float) -> mpl.Figure:
     return fig
 
 
-def run(ctx: Context) -> Section:
+def run(ctx: AnalysisContext) -> Section:
     """A gallery per attack of ``ctx.results`` that kept adversarial inputs for this model."""
     section = Section("Adversarial examples vs random noise of equal L2 (Szegedy Figures 5, 7)")
     if ctx.results is None:

@@ -26,10 +26,13 @@ def _models(args: argparse.Namespace) -> list[str]:
         return list(dict.fromkeys(args.model))
     if args.results is None:
         raise BenchError("give a model id (see `bench ls models`) or --results RESULTS_DIR")
+    from bench.results import ResultsStore
+
     results = Path(args.results)
-    run_json = results / "run.json"
+    store = ResultsStore(results)
+    run_json = store.run_json
     listed = list((json.loads(run_json.read_text()).get("models") or {}) if run_json.is_file() else [])
-    cells = sorted(p.name for p in (results / "cells").glob("*") if p.is_dir())
+    cells = store.models()
     models = [m for m in listed if m in cells] + [m for m in cells if m not in listed]
     if not models:
         raise BenchError(f"{results}: no results (run `bench run SUITE` first)")
@@ -57,14 +60,15 @@ def _log(line: str) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from bench import zoo
-    from bench.analysis import ActMaxConfig, Context, analyze
+    from bench.analysis import ActMaxConfig, AnalysisContext, analyze
     from bench.analysis.report import render
     from bench.data import resolve_data_dir
     from bench.device import configure_threads, resolve_device
+    from bench.results import ResultsStore
 
     what = _what(args.what)
     results = Path(args.results) if args.results else None
-    if results is not None and not (results / "cells").is_dir():
+    if results is not None and not ResultsStore(results).exists():
         raise BenchError(f"--results {results}: not a results folder (no cells/)")
     models = _models(args)
     for model_id in models:  # every id and checkpoint checked before hours of work
@@ -80,10 +84,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     cfg = ActMaxConfig(**given, seed=args.seed)
     sections = {}
     for model_id in models:
-        ctx = Context(model_id, zoo.load(model_id, device), root, cfg, data_dir=args.data_dir, results=results,
+        ctx = AnalysisContext(model_id, zoo.load(model_id, device), root, cfg, data_dir=args.data_dir, results=results,
                       layer=args.layer, dims=args.dims, images=args.images, units=args.units, top=args.top,
                       examples=args.examples, magnify=args.magnify, seed=args.seed, progress=not args.no_progress,
-                      checkpoint_sha256=zoo.get_card(model_id).sha256 or "")
+                      checkpoint_sha256=zoo.get_card(model_id).sha256 or "", dataset=zoo.get_card(model_id).dataset)
         sections[model_id] = analyze(ctx, what, _log, force=args.force)
     page = render(root, sections, results)
     print(page)

@@ -13,12 +13,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     problems: list[str] = []
     for f in args.files:
-        problems += validate_suite_file(Path(f))
+        found = validate_suite_file(Path(f))
+        problems += found or _model_problems(Path(f))
     if problems:
         raise ValidationError(problems)
     for f in args.files:
         print(f"{f}: ok")
     return 0
+
+
+def _model_problems(path: Path) -> list[str]:
+    """The suite's explicitly named models must be of its dataset (one line naming both)."""
+    from bench.errors import BenchError
+    from bench.suite import load_suite
+    from bench.zoo.registry import all_cards
+
+    try:
+        load_suite(path).select_models(all_cards())
+    except BenchError as exc:
+        return [str(exc)]
+    return []
 
 
 def register(sub: argparse._SubParsersAction) -> None:

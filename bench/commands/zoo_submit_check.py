@@ -31,12 +31,12 @@ def _run_suite(args: argparse.Namespace, out: Path) -> Any:
 
 
 def _masking(args: argparse.Namespace, suite: Any, runner: Any) -> list[tuple[str, str, str]]:
-    from bench.data.mnist import load_mnist
+    from bench.data import load
     from bench.zoo.submit import masking_sanity
 
     cfg = next((a for a in suite.attacks if a.id == args.rank_by), None)
     selection = cfg.examples if cfg is not None else suite.examples
-    split = load_mnist(selection.split, args.data_dir)
+    split = load(suite.dataset, selection.split, args.data_dir)
     idx = selection.indices(len(split))
     res = masking_sanity(runner.model(args.model), split.x[idx], split.y[idx], seed=suite.seed)
     accs = ", ".join(f"eps {e:g}: {a:.3f}" for e, a in res["accuracy"].items())
@@ -50,17 +50,18 @@ def _standing(args: argparse.Namespace, out: Path, suite: Any) -> None:
     import yaml
     from tabulate import tabulate
 
+    from bench.results import ResultsStore
     from bench.zoo.submit import standing
 
     committed = Path(args.committed)
-    if not any((committed / "cells").glob("*/*.json")):
+    if not ResultsStore(committed).cells():
         print(f"\nno committed results in {committed}: no leaderboard to compare with")
         return
     rows = standing(args.model, out, committed, rank_by=args.rank_by)
     print(f"\nwhere {args.model} would stand on {committed} (ranked by {args.rank_by}):")
     print(tabulate(rows, headers=["rank", "model", "clean", args.rank_by], floatfmt=".3f", missingval="-"))
     try:
-        theirs = (yaml.safe_load((committed / "suite.yaml").read_text()) or {}).get("attacks")
+        theirs = (yaml.safe_load(ResultsStore(committed).suite_yaml.read_text()) or {}).get("attacks")
     except (OSError, yaml.YAMLError):
         theirs = None
     if theirs is not None and theirs != suite.resolved.get("attacks"):

@@ -135,6 +135,7 @@ def build(
     num_classes: int = 10,
     floor: float = 1e-6,
     hadamard_seed: int = 59,
+    in_channels: int = 1,
     **unused: Any,
 ) -> ECOCClassifier:
     """Factory named by the ECOC model cards. ``code``: identity | hadamard | learnable."""
@@ -151,5 +152,5 @@ def build(
     else:
         raise ValueError(f"unknown code {code!r}; expected identity, hadamard or learnable")
     return ECOCClassifier(
-        build_trunk(trunk, code_length, members), matrix, activation, loss, num_classes, floor, learnable
+        build_trunk(trunk, code_length, members, in_channels), matrix, activation, loss, num_classes, floor, learnable
     )

@@ -16,10 +16,10 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1) -> list[nn.Module]:
 class StandardTrunk(nn.Module):
     """conv5x5 64, then (conv3x3 s2, conv3x3) x3 (28->14->7->4), dense 128, 64, 64, n_bits."""
 
-    def __init__(self, num_bits: int, width: int = 64):
+    def __init__(self, num_bits: int, width: int = 64, in_channels: int = 1):
         super().__init__()
         w = width
-        layers: list[nn.Module] = _conv(1, w, 5)
+        layers: list[nn.Module] = _conv(in_channels, w, 5)
         layers += _conv(w, w, 3, 2) + _conv(w, w, 3) + _conv(w, w, 3, 2) + _conv(w, w, 3) + _conv(w, w, 3, 2)
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = nn.Sequential(
@@ -34,9 +34,9 @@ class BitHead(nn.Module):
     """One output bit of an ensemble member: its own branch from the raw input, merged with the
     member's trunk features, then two 2x2 convs and a small dense stack down to one score."""
 
-    def __init__(self, trunk_channels: int = 32):
+    def __init__(self, trunk_channels: int = 32, in_channels: int = 1):
         super().__init__()
-        self.branch = nn.Sequential(*_conv(1, 4, 5, 2), *_conv(4, 4, 3, 2), *_conv(4, 4, 3, 2))
+        self.branch = nn.Sequential(*_conv(in_channels, 4, 5, 2), *_conv(4, 4, 3, 2), *_conv(4, 4, 3, 2))
         self.merge = nn.Sequential(
             nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(trunk_channels + 4, 4, 2), nn.ELU(),
             nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(4, 4, 2), nn.ELU(), nn.Flatten(),
@@ -51,14 +51,14 @@ class BitHead(nn.Module):
 class EnsembleMember(nn.Module):
     """A member with no shared layers: every conv doubled, 32 filters, 4x4x32 features."""
 
-    def __init__(self, num_bits: int, width: int = 32):
+    def __init__(self, num_bits: int, width: int = 32, in_channels: int = 1):
         super().__init__()
         w = width
-        layers = _conv(1, w, 5) + _conv(w, w, 5) + _conv(w, w, 3, 2)
+        layers = _conv(in_channels, w, 5) + _conv(w, w, 5) + _conv(w, w, 3, 2)
         layers += _conv(w, w, 3) + _conv(w, w, 3) + _conv(w, w, 3, 2)
         layers += _conv(w, w, 3) + _conv(w, w, 3) + _conv(w, w, 3, 2)
         self.trunk = nn.Sequential(*layers)
-        self.heads = nn.ModuleList(BitHead(w) for _ in range(num_bits))
+        self.heads = nn.ModuleList(BitHead(w, in_channels) for _ in range(num_bits))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x - 0.5
@@ -69,19 +69,20 @@ class EnsembleMember(nn.Module):
 class EnsembleTrunk(nn.Module):
     """``members`` independent members, each producing ``bits_per_member`` code scores."""
 
-    def __init__(self, members: int, bits_per_member: int, width: int = 32):
+    def __init__(self, members: int, bits_per_member: int, width: int = 32, in_channels: int = 1):
         super().__init__()
-        self.members = nn.ModuleList(EnsembleMember(bits_per_member, width) for _ in range(members))
+        self.members = nn.ModuleList(EnsembleMember(bits_per_member, width, in_channels) for _ in range(members))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([m(x) for m in self.members], dim=1)
 
 
-def build_trunk(kind: str, num_bits: int, members: int = 1) -> nn.Module:
+def build_trunk(kind: str, num_bits: int, members: int = 1, in_channels: int = 1) -> nn.Module:
+    """The trunk of a card; 28x28 and 32x32 inputs both end in 4x4 features (three stride-2 convs)."""
     if kind == "standard":
-        return StandardTrunk(num_bits)
+        return StandardTrunk(num_bits, in_channels=in_channels)
     if kind == "ensemble":
         if num_bits % members:
             raise ValueError(f"{num_bits} bits do not split over {members} members")
-        return EnsembleTrunk(members, num_bits // members)
+        return EnsembleTrunk(members, num_bits // members, in_channels=in_channels)
     raise ValueError(f"unknown trunk {kind!r}; expected standard or ensemble")

@@ -21,7 +21,7 @@ import yaml
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from bench.data.mnist import load_mnist
+from bench.data import load
 from bench.errors import BenchError
 from bench.models.codes import hadamard_code
 from bench.train.augment import gaussian_noise, random_affine
@@ -141,8 +141,8 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
         raise BenchError(f"{card.path}: training.code_hinge: model {card.id} has no code_hinge_loss")
     warmup_steps, hinge_weight = int(hinge.get("warmup_steps", 0)), float(hinge.get("weight", 0.0))
 
-    train = load_mnist("train", data_dir)
-    test = load_mnist("test", data_dir)
+    train = load(card.dataset, "train", data_dir)
+    test = load(card.dataset, "test", data_dir)
     x_all, y_all = train.x, train.y
     if r.get("train_subset"):
         idx = _subset_indices(r["train_subset"], len(y_all))
@@ -304,7 +304,7 @@ def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: floa
     data["parameters"] = sum(p.numel() for p in model.parameters())
     data["checkpoint"] = {"file": ckpt.name, "sha256": sha256_file(ckpt)}
     measured = dict(data.get("measured") or {})
-    measured.update({"clean_accuracy": round(acc, 4), "n": len(test.y), "split": "mnist test"})
+    measured.update({"clean_accuracy": round(acc, 4), "n": len(test.y), "split": f"{card.dataset} test"})
     data["measured"] = measured
     card.path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
     state = card.folder / "training" / "state.safetensors"

@@ -52,6 +52,11 @@ class Card:
         return str(self.data["id"])
 
     @property
+    def dataset(self) -> str:
+        """The dataset the model was trained on and is evaluated on (cards before the registry: mnist)."""
+        return str(self.data.get("dataset", "mnist"))
+
+    @property
     def tags(self) -> list[str]:
         return [str(t) for t in self.data.get("tags", [])]
 
@@ -98,6 +103,12 @@ def validate_card_data(data: Any, where: str) -> list[str]:
         sha = ckpt.get("sha256")
         if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
             problems.append(f"{where}: key 'checkpoint.sha256' must be 64 hex digits")
+    dataset = data.get("dataset")
+    if isinstance(dataset, str):
+        from bench.data import DATASETS
+
+        if dataset not in DATASETS:
+            problems.append(f"{where}: key 'dataset': unknown dataset {dataset!r} (known: {', '.join(DATASETS)})")
     factory = data.get("factory")
     if isinstance(factory, str) and ":" not in factory:
         problems.append(f"{where}: key 'factory' must look like 'module:function'")

@@ -95,6 +95,9 @@ def build(card: Card) -> Classifier:
         raise BenchError(f"model '{card.id}': factory failed with config {config} ({exc})") from None
     if not isinstance(model, Classifier):
         raise BenchError(f"model '{card.id}': factory must return a bench.models.Classifier")
+    from bench.data import get as get_dataset
+
+    model.input_shape = tuple(get_dataset(card.dataset).input_shape)  # attacks and probes draw inputs of this shape
     return model
 
 

@@ -171,11 +171,11 @@ def check_model(model: Classifier, card: Card, x: torch.Tensor) -> list[str]:
     return passed
 
 
-def probe_inputs(data_dir: str | None = None) -> torch.Tensor:
-    """A few MNIST test images, the inputs the submission checks run on."""
-    from bench.data.mnist import load_mnist
+def probe_inputs(data_dir: str | None = None, dataset: str = "mnist") -> torch.Tensor:
+    """A few test images of the card's dataset, the inputs the submission checks run on."""
+    from bench.data import load
 
-    return load_mnist("test", data_dir).x[PROBE_OFFSET : PROBE_OFFSET + N_PROBE].clone()
+    return load(dataset, "test", data_dir).x[PROBE_OFFSET : PROBE_OFFSET + N_PROBE].clone()
 
 
 def validate_submission(folder: Path, target: Path, data_dir: str | None = None, id_only: bool = False) -> Submission:
@@ -192,7 +192,7 @@ def validate_submission(folder: Path, target: Path, data_dir: str | None = None,
     sub.checks.append(f"checkpoint {card.checkpoint_path.name}: sha256 matches the card, safetensors")
     model = _build_and_load(card, state)
     sub.checks.append(f"factory {card.data['factory']} builds the model; weights load strictly")
-    sub.checks += check_model(model, card, probe_inputs(data_dir))
+    sub.checks += check_model(model, card, probe_inputs(data_dir, card.dataset))
     return sub
 
 
@@ -260,19 +260,19 @@ def masking_sanity(model: Classifier, x: torch.Tensor, y: torch.Tensor, seed: in
 def standing(model_id: str, new_cells: Path, committed: Path, rank_by: str = "pgd", clean: str = "benign") -> list[list[Any]]:
     """Rows (rank, model, clean, rank_by) of the committed leaderboard with ``model_id``'s figures
     from ``new_cells`` inserted (replacing any committed row of the same id), ranked by ``rank_by``."""
-    import json
+    from bench.results import ResultsStore
 
-    def value(path: Path) -> float | None:
+    def value(store: ResultsStore, model: str, attack: str) -> float | None:
         try:
-            return float(json.loads(path.read_text())["value"])
+            return float((store.read_cell(model, attack) or {})["value"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     rows: dict[str, tuple[float | None, float | None]] = {}
-    for folder in sorted((committed / "cells").glob("*/")):
-        if folder.name != model_id:
-            rows[folder.name] = (value(folder / f"{clean}.json"), value(folder / f"{rank_by}.json"))
-    mine = new_cells / "cells" / model_id
-    rows[model_id] = (value(mine / f"{clean}.json"), value(mine / f"{rank_by}.json"))
+    theirs, mine = ResultsStore(committed), ResultsStore(new_cells)
+    for model in theirs.models():
+        if model != model_id:
+            rows[model] = (value(theirs, model, clean), value(theirs, model, rank_by))
+    rows[model_id] = (value(mine, model_id, clean), value(mine, model_id, rank_by))
     order = sorted(rows, key=lambda m: (-(rows[m][1] if rows[m][1] is not None else -1), -(rows[m][0] or 0), m))
     return [[i + 1, f"{m}  <-- submission" if m == model_id else m, rows[m][0], rows[m][1]] for i, m in enumerate(order)]

@@ -11,7 +11,7 @@ import torch
 
 from bench.attacks.base import CellKind, CellOutcome, Context, get_kind, register
 from bench.attacks.spec import Param, non_negative, one_of, positive, unit_interval
-from bench.data.mnist import load_mnist
+from bench.data import load
 from bench.masking import checks
 from bench.masking.binarization import FEATURES, binarization_test
 from bench.models.base import Classifier
@@ -41,7 +41,6 @@ class MaskingChecks(CellKind):
     }
     metric = "masking_warnings"
     after_others = True
-    default_label = "Masking"
 
     def depends_on(self, params: dict[str, Any], models: list[str], model_id: str | None = None) -> list[tuple[str, str]]:
         ids = [params["unbounded"], params["gradient_free"], *params["sweep"], *params["gradient_attacks"]]
@@ -60,7 +59,7 @@ class MaskingChecks(CellKind):
             if cell is not None and cell.get("threat"):
                 curve.append((float(cell["threat"]["eps"]), float(cell["value"])))
         grads = {a: v for a in params["gradient_attacks"] if (v := value(a)) is not None}
-        split = load_mnist(suite.examples.split, ctx.extra.get("data_dir"))
+        split = load(suite.dataset, suite.examples.split, ctx.extra.get("data_dir"))
         idx = suite.examples.indices(len(split))
         results: dict[str, checks.Check] = {
             "unbounded": checks.unbounded_attack(value(params["unbounded"]), params["unbounded_max"]),
@@ -90,7 +89,7 @@ class MaskingChecks(CellKind):
         if params["binarization"]:
             results["binarization"] = checks.binarization(bin_results, params["binarization_threshold"])
         if curve:
-            _plot_curve(store.root / "plots" / f"{model_id}_security_curve.png", model_id, curve)
+            _plot_curve(store.plot(f"{model_id}_security_curve.png"), model_id, curve)
         warns = [k for k, c in results.items() if c.status == "warn"]
         return CellOutcome(
             value=float(len(warns)), n=len(results), count=len(warns),

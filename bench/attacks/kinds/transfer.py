@@ -92,7 +92,6 @@ class Transfer(CellKind):
     metric = "error_rate"
     after_others = True
     n_from_data = True
-    default_label = "Transfer"
 
     def depends_on(self, params: dict[str, Any], models: list[str], model_id: str | None = None) -> list[tuple[str, str]]:
         return [(m, params["source_attack"]) for m in (params["sources"] or models)]
@@ -155,14 +154,14 @@ class Transfer(CellKind):
 
     def _clean(self, cell: dict[str, torch.Tensor], params: dict[str, Any], ctx: Context) -> torch.Tensor:
         """The clean images of a source cell, from the split its attack used."""
-        from bench.data.mnist import load_mnist
+        from bench.data import load
 
         split = self._split(params["source_attack"], ctx)
         key = (split, params["source_attack"])
         cache = ctx.extra.setdefault("_transfer_clean", {})
         if key not in cache:
             cache.clear()
-            cache[key] = load_mnist(split, ctx.extra.get("data_dir"))
+            cache[key] = load(ctx.extra["suite"].dataset, split, ctx.extra.get("data_dir"))
         data = cache[key]
         idx = cell["index"]
         if not torch.equal(data.y[idx], cell["label"]):
@@ -170,7 +169,7 @@ class Transfer(CellKind):
         return data.x[idx]
 
     def _split(self, attack: str, ctx: Context) -> str:
-        path = ctx.extra["store"].root / "suite.yaml"
+        path = ctx.extra["store"].suite_yaml
         try:
             suite = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
