@@ -10,6 +10,7 @@ nothing on disk.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -24,7 +25,11 @@ from safetensors.torch import load_file, save_file
 def atomic_write_text(path: Path, text: str) -> None:
     """Write through a temp file and ``os.replace`` (readers never see half a file); a file that
     already holds exactly ``text`` is left untouched, mtime included."""
-    data = text.encode("utf-8")
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """``atomic_write_text`` for bytes (a PNG): unchanged files keep their mtime."""
     try:
         if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
             return
@@ -53,11 +58,61 @@ class ResultsStore:
     def __init__(self, root: Path):
         self.root = Path(root)
 
+    # --- the layout: every path of a results folder is named here, and only here -----------------
+
+    @property
+    def cells_dir(self) -> Path:
+        return self.root / "cells"
+
+    @property
+    def run_json(self) -> Path:
+        """The run record: the suite, the models with cells here, every computing invocation."""
+        return self.root / "run.json"
+
+    @property
+    def suite_yaml(self) -> Path:
+        """The resolved suite the cells were computed with."""
+        return self.root / "suite.yaml"
+
+    def plot(self, name: str) -> Path:
+        return self.root / "plots" / name
+
+    def security_curve_plot(self, model: str) -> Path:
+        """The masking check's robust accuracy vs eps of one model (a PNG)."""
+        return self.plot(f"{model}_security_curve.png")
+
+    def output(self, name: str) -> Path:
+        """A rendered file of the folder: ``leaderboard.md``, ``models/<model>.html``, ``plots/x.png``."""
+        return self.root / name
+
+    def analysis_dir(self) -> Path:
+        """Where ``bench analyze --results <this folder>`` writes by default (its galleries)."""
+        return self.root.parent / "analysis" / self.root.name
+
+    def siblings(self) -> list[ResultsStore]:
+        """The other results folders beside this one (a suite may be another's headline)."""
+        return [ResultsStore(p) for p in sorted(self.root.parent.iterdir()) if p.is_dir() and p != self.root] \
+            if self.root.parent.is_dir() else []
+
+    def model_dir(self, model: str) -> Path:
+        return self.cells_dir / model
+
     def cell_json(self, model: str, attack: str) -> Path:
-        return self.root / "cells" / model / f"{attack}.json"
+        return self.model_dir(model) / f"{attack}.json"
 
     def cell_tensors(self, model: str, attack: str) -> Path:
-        return self.root / "cells" / model / f"{attack}.safetensors"
+        return self.model_dir(model) / f"{attack}.safetensors"
+
+    def exists(self) -> bool:
+        """A results folder (it has a cells/ folder, possibly empty)."""
+        return self.cells_dir.is_dir()
+
+    def models(self) -> list[str]:
+        """Models with a folder of cells, sorted."""
+        return sorted(p.name for p in self.cells_dir.glob("*") if p.is_dir())
+
+    def has_model(self, model: str) -> bool:
+        return self.model_dir(model).is_dir()
 
     def read_cell(self, model: str, attack: str) -> dict[str, Any] | None:
         path = self.cell_json(model, attack)
@@ -91,7 +146,7 @@ class ResultsStore:
     # --- shards: partial results inside a cell ---------------------------------------------------
 
     def partial_dir(self, model: str, attack: str) -> Path:
-        return self.root / "cells" / model / f"{attack}.partial"
+        return self.model_dir(model) / f"{attack}.partial"
 
     def shard_path(self, model: str, attack: str, start: int, stop: int) -> Path:
         return self.partial_dir(model, attack) / f"{start:06d}-{stop:06d}.safetensors"
@@ -121,8 +176,8 @@ class ResultsStore:
         if folder.is_dir():
             shutil.rmtree(folder)
 
-    def cells(self) -> list[tuple[str, str]]:
-        out = []
-        for path in sorted((self.root / "cells").glob("*/*.json")):
-            out.append((path.parent.name, path.stem))
-        return out
+    def cells(self, model: str | None = None) -> list[tuple[str, str]]:
+        """(model, attack) of every cell with a JSON (complete or damaged), sorted; one model's
+        with ``model``."""
+        pattern = f"{glob.escape(model)}/*.json" if model is not None else "*/*.json"
+        return [(path.parent.name, path.stem) for path in sorted(self.cells_dir.glob(pattern))]

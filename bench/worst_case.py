@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from bench.errors import BenchError
+from bench.results import ResultsStore
 
 
 def eps_key(key: Any) -> str | None:
@@ -61,10 +62,11 @@ def _present_in_all(values: torch.Tensor, k: int) -> int:
 
 
 def worst_case_for_model(results_dir: Path, model: str, attack_ids: list[str]) -> dict[str, Any]:
-    """Worst case of one model from its per-example files ``cells/<model>/<attack>.safetensors``."""
+    """Worst case of one model from its cells' per-example files (``ResultsStore.cell_tensors``)."""
+    store = ResultsStore(Path(results_dir))
     per_example = {}
     for attack in attack_ids:
-        path = Path(results_dir) / "cells" / model / f"{attack}.safetensors"
+        path = store.cell_tensors(model, attack)
         if not path.is_file():
             raise BenchError(f"{path}: missing per-example results")
         tensors = load_file(str(path))

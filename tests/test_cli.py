@@ -156,3 +156,15 @@ def test_an_unknown_attack_id_is_a_one_line_error(tiny_zoo: Path, tmp_path: Path
                           capture_output=True, text=True, env=env)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == ["error: --attack pgdd: not an attack of suite tiny_smoke (benign, pgd)"]
+
+
+def test_ls_attacks_params_shows_each_parameter_with_its_default_and_doc(capsys: pytest.CaptureFixture[str]) -> None:
+    """The Param spec is the one place a parameter's default and meaning live; `ls --params` shows it."""
+    assert main(["ls", "attacks", "--params"]) == 0
+    out = capsys.readouterr().out
+    pgd = get_kind("pgd_linf").params
+    rows = [line.split(None, 4) for line in out.splitlines()[2:] if line.startswith("pgd_linf ")]
+    by_name = {r[1]: r for r in rows}
+    assert set(by_name) == set(pgd)
+    assert by_name["eps"][3] == repr(pgd["eps"].default) and by_name["eps"][4].strip() == pgd["eps"].doc
+    assert max(len(line) for line in out.splitlines()) <= 120

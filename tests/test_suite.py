@@ -94,7 +94,7 @@ def test_valid_suite_loads_with_defaults(tmp_path: Path, monkeypatch: pytest.Mon
     pgd = suite.attack("pgd")
     assert pgd.params == {"eps": 0.2, "steps": 10, "alpha": 0.8}
     assert (pgd.kind, pgd.backend, pgd.label) == ("_test_gradient", "art", "pgd")
-    assert pgd.raw == {"id": "pgd", "kind": "_test_gradient", "backend": "art", "params": {"eps": 0.2}}
+    assert pgd.as_dict()["params"] == {"eps": 0.2, "steps": 10, "alpha": 0.8}  # defaults filled in, as recorded
     assert suite.attack("benign").backend is None
     assert suite.columns == ["benign", "pgd"]
     assert suite.worst_case is None

@@ -17,10 +17,10 @@ from typing import Any
 
 from bench.analysis import actmax, gallery, landscape, lipschitz, units
 from bench.analysis.actmax import ActMaxConfig
-from bench.analysis.common import Context, Figure, Section, Table
-from bench.results import atomic_write_json
+from bench.analysis.common import AnalysisContext, Figure, Section, Table
+from bench.results import ResultsStore, atomic_write_json
 
-ANALYSES: dict[str, Callable[[Context], Section]] = {
+ANALYSES: dict[str, Callable[[AnalysisContext], Section]] = {
     "landscape": landscape.run,
     "gallery": gallery.run,
     "units": units.run,
@@ -29,19 +29,20 @@ ANALYSES: dict[str, Callable[[Context], Section]] = {
 }
 
 
-def cache_key(ctx: Context, name: str) -> str:
+def cache_key(ctx: AnalysisContext, name: str) -> str:
     """What an analysis' output depends on: checkpoint, options, and (galleries) the run's cells."""
     options = {k: getattr(ctx, k) for k in ("layer", "dims", "images", "units", "top", "examples", "magnify", "seed")}
     cells: dict[str, Any] = {}
     if name == "gallery" and ctx.results is not None:
-        for path in sorted((Path(ctx.results) / "cells" / ctx.model_id).glob("*.json")):
-            cells[path.stem] = json.loads(path.read_text()).get("config_hash")
+        store = ResultsStore(Path(ctx.results))
+        for model, attack in store.cells(ctx.model_id):
+            cells[attack] = (store.read_cell(model, attack) or {}).get("config_hash")
     blob = {"analysis": name, "checkpoint": ctx.checkpoint_sha256, "options": options, "cells": cells,
             "actmax": asdict(ctx.actmax) if name == "actmax" else None}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _cached(ctx: Context, name: str, key: str) -> Section | None:
+def _cached(ctx: AnalysisContext, name: str, key: str) -> Section | None:
     path = ctx.out_dir / f"{name}.section.json"
     if not path.is_file():
         return None
@@ -55,7 +56,7 @@ def _cached(ctx: Context, name: str, key: str) -> Section | None:
     return section
 
 
-def analyze(ctx: Context, what: Sequence[str], log: Callable[[str], None] = print, force: bool = False) -> list[Section]:
+def analyze(ctx: AnalysisContext, what: Sequence[str], log: Callable[[str], None] = print, force: bool = False) -> list[Section]:
     """Run the named analyses on one model, in order; each section notes its wall time.
 
     Why cached: analysing the whole zoo takes most of an hour on a CPU; like `bench run`, an
@@ -80,4 +81,4 @@ def analyze(ctx: Context, what: Sequence[str], log: Callable[[str], None] = prin
     return sections
 
 
-__all__ = ["ANALYSES", "ActMaxConfig", "Context", "Section", "analyze"]
+__all__ = ["ANALYSES", "ActMaxConfig", "AnalysisContext", "Section", "analyze"]

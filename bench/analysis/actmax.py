@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from bench.analysis.common import Context, Figure, Section, image_grid, save_figure, save_json
+from bench.analysis.common import AnalysisContext, Figure, Section, image_grid, save_figure, save_json
 from bench.analysis.units import capture, default_layer, directions, get_layer
 from bench.errors import BenchError
 from bench.models.base import Classifier
@@ -114,7 +114,7 @@ def unit_objective(model: Classifier, layer: str, units: list[int]) -> Objective
 
 
 @torch.no_grad()
-def _layer_width(ctx: Context, layer: str) -> int:
+def _layer_width(ctx: AnalysisContext, layer: str) -> int:
     """Number of units of ``layer`` (one forward pass on a test image)."""
     with capture(get_layer(ctx.model, layer)) as seen:
         ctx.model.code_scores(ctx.test_split().x[:1].to(ctx.device))
@@ -123,7 +123,7 @@ def _layer_width(ctx: Context, layer: str) -> int:
     return seen[-1].shape[1]
 
 
-def run(ctx: Context) -> Section:
+def run(ctx: AnalysisContext) -> Section:
     """Class images and unit images (the units of the unit analysis), with settings in actmax.json."""
     cfg, model = ctx.actmax, ctx.model
     section = Section("Activation maximisation (regularised gradient ascent, seed 001)")

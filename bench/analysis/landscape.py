@@ -17,7 +17,7 @@ import torch
 from matplotlib import figure as mpl
 from torch import nn
 
-from bench.analysis.common import Context, Figure, Section, new_figure, save_figure
+from bench.analysis.common import AnalysisContext, Figure, Section, new_figure, save_figure
 from bench.errors import BenchError
 from bench.models.base import Classifier
 from bench.models.codes import hadamard_code, identity_code
@@ -115,7 +115,7 @@ def generic_panels(num_classes: int = 10, bits: int = 16, scale: float = 5.0) ->
     return panels
 
 
-def _class0_scores(ctx: Context, count: int = 500) -> torch.Tensor | None:
+def _class0_scores(ctx: AnalysisContext, count: int = 500) -> torch.Tensor | None:
     """Mean code scores of the model on test images of class 0 it gets right (a real anchor)."""
     split = ctx.test_split()
     x = split.x[split.y == 0][:count].to(ctx.device)
@@ -124,7 +124,7 @@ def _class0_scores(ctx: Context, count: int = 500) -> torch.Tensor | None:
         return ctx.model.code_scores(x[right.to(x.device)]).mean(0).cpu() if right.any() else None
 
 
-def model_panels(ctx: Context, dims: tuple[int, int] | None = None, scale: float = 5.0) -> list[Panel]:
+def model_panels(ctx: AnalysisContext, dims: tuple[int, int] | None = None, scale: float = 5.0) -> list[Panel]:
     """The model's decoder at its own code: around its real class-0 scores and an ideal anchor,
     and the softmax reading of the same code around the real scores."""
     decoder, name = model_decoder(ctx.model)
@@ -147,7 +147,7 @@ def model_panels(ctx: Context, dims: tuple[int, int] | None = None, scale: float
     return panels
 
 
-def run(ctx: Context) -> Section:
+def run(ctx: AnalysisContext) -> Section:
     """Per-model landscape plus the generic thesis comparison (PNG + NPZ of the grids)."""
     section = Section("Decoder landscape (thesis Figures 1-2)")
     out = ctx.out_dir

@@ -28,7 +28,7 @@ from torch import fx, nn
 from torch.nn.modules.utils import _pair
 from tqdm import tqdm
 
-from bench.analysis.common import Context, Section, Table, fmt, save_json
+from bench.analysis.common import AnalysisContext, Section, Table, fmt, save_json
 from bench.models.base import Classifier
 
 SURFACES = ("code", "linear")
@@ -298,7 +298,7 @@ def network_bound(model: Classifier, surface: str, x: torch.Tensor, progress: bo
     return NetworkBound(surface, prop.layers, upper, estimate, empirical, sorted(set(prop.unhandled)))
 
 
-def run(ctx: Context, samples: int = 32) -> Section:
+def run(ctx: AnalysisContext, samples: int = 32) -> Section:
     """Per-layer table and global bounds for the code and linear surfaces; CSV/JSON beside them."""
     section = Section("Spectral analysis (Lipschitz bounds)")
     x = ctx.test_split().x[:samples].to(ctx.device)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from bench.analysis.common import Context, Figure, Section, image_grid, save_figure, save_json
+from bench.analysis.common import AnalysisContext, Figure, Section, image_grid, save_figure, save_json
 from bench.errors import BenchError
 from bench.models.base import Classifier
 
@@ -91,7 +91,7 @@ def directions(width: int, count: int, seed: int) -> tuple[torch.Tensor, torch.T
     return natural, random / random.norm(dim=1, keepdim=True), units
 
 
-def run(ctx: Context) -> Section:
+def run(ctx: AnalysisContext) -> Section:
     """Two image grids (natural basis, random directions) for the chosen layer, plus units.json."""
     split = ctx.test_split()
     layer = ctx.layer or default_layer(ctx.model, split.x)

@@ -54,7 +54,6 @@ class AttackKind:
     adversarial: ClassVar[bool] = True  # part of the default worst-case column
     per_example: ClassVar[bool] = True  # False: the kind computes its own cell (see evaluate)
     metric: ClassVar[str] = "robust_accuracy"
-    default_label: ClassVar[str] = ""
     after_others: ClassVar[bool] = False  # True: reads other cells of the run (runs last)
     # True: a cell's n counts examples another result selected (a transfer cell's n is the number
     # of verified source adversarials), so it may differ between machines; ``bench check`` then

@@ -59,7 +59,6 @@ class APGD(_Linf):
               **APGD_PARAMS, "targets": TARGETS}
     backends = ("art", "torchattacks")
     backend_op = "apgd"
-    default_label = "APGD"
 
 
 @register
@@ -70,7 +69,6 @@ class FAB(_Linf):
               "restarts": Param(int, 1, positive, "random restarts"), "targets": TARGETS}
     backends = ("torchattacks",)
     backend_op = "fab"
-    default_label = "FAB"
 
 
 @register
@@ -80,7 +78,6 @@ class Square(_Linf):
     params = {**COMMON, **SQUARE_PARAMS, "restarts": Param(int, 1, positive, "restarts")}
     backends = ("art", "torchattacks", "native")
     backend_op = "square"
-    default_label = "Square"
 
 
 @register
@@ -89,7 +86,6 @@ class AutoAttackKind(_Linf):
     description = "ART AutoAttack: APGD-CE, APGD-DLR and Square in sequence on still-robust points (not the reference protocol: see cascade)"
     params = {**COMMON, **APGD_PARAMS, **SQUARE_PARAMS}
     backends = ("art",)
-    default_label = "AutoAttack"
 
     def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
         from art.attacks.evasion import AutoAttack

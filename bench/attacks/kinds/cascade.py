@@ -104,7 +104,6 @@ class Cascade(AttackKind):
         "presets": Param(list, ["autoattack_standard", "adaptive"], _presets,
                          f"member lists, in order: {', '.join(PRESETS)}"),
     }
-    default_label = "Cascade"
     shard_examples = 100
     rng_version = 2
     keeps_images = False  # per-example flags, broken_by, predictions and norms; no image reads them

@@ -16,7 +16,6 @@ class Benign(AttackKind):
     shard_examples = 0  # a forward pass per example: one shard
     description = "clean accuracy on the unperturbed test images"
     metric = "accuracy"
-    default_label = "Benign"
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
         return {"norm": "linf", "eps": 0.0}

@@ -39,7 +39,6 @@ class CarliniWagnerL2(AttackKind):
     backends = BACKENDS
     backend_op = "cw_l2"
     shard_examples = 25  # ~15 min of CW on an ensemble per shard on one CPU core
-    default_label = "CW"
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
         return {"norm": "l2", "eps": None}

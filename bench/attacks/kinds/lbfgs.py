@@ -242,7 +242,6 @@ class LBFGS(AttackKind):
     name = "lbfgs"
     description = "box-constrained L-BFGS minimum-distortion attack (Szegedy et al. 2013), search on c; unbounded"
     params = PARAMS
-    default_label = "L-BFGS"
     shard_examples = 0  # its random targets are drawn for the whole example set: one shard
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:

@@ -38,7 +38,6 @@ class UniformNoise(_Noise):
     name = "uniform_noise"
     description = "i.i.d. uniform noise in [-gamma, gamma] added to each pixel, clipped to [0,1]"
     params = {"gamma": Param(float, 1.0, non_negative, "noise half-width")}
-    default_label = "Uniform"
 
     def threat(self, params: dict[str, Any]) -> dict[str, Any] | None:
         return {"norm": "linf", "eps": float(params["gamma"])}
@@ -52,7 +51,6 @@ class GaussianNoise(_Noise):
     name = "gaussian_noise"
     description = "i.i.d. zero-mean Gaussian noise of a given std added to each pixel, clipped to [0,1]"
     params = {"std": Param(float, 0.1, non_negative, "noise standard deviation")}
-    default_label = "Gaussian"
 
     def sample(self, shape: torch.Size, params: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
         return torch.randn(shape, generator=gen) * params["std"]

@@ -52,7 +52,6 @@ class PGDLinf(_PGD):
     name = "pgd_linf"
     description = "PGD, L-inf ball, random start, CE or margin loss on a chosen surface"
     params = pgd_params(0.3, 0.01)
-    default_label = "PGD"
 
 
 @register
@@ -61,4 +60,3 @@ class PGDL2(_PGD):
     norm = "l2"
     description = "PGD, L2 ball, random start"
     params = pgd_params(2.0, 0.1)
-    default_label = "PGD-L2"

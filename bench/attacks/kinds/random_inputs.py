@@ -28,7 +28,6 @@ class RandomInputs(CellKind):
         "threshold": Param(float, 0.9, unit_interval_open_closed, "max-probability threshold"),
     }
     metric = "low_confidence_fraction"
-    default_label = "Rand"
 
     def evaluate(self, model: Classifier, model_id: str, params: dict[str, Any], ctx: Context) -> CellOutcome:
         gen = noise_generator(ctx, self.name)
