@@ -22,6 +22,12 @@ def random_affine(x: torch.Tensor, max_shift_px: float, max_rot_deg: float, gen:
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
 
+def random_hflip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2 (CIFAR-10's "flipping"; never on digits)."""
+    flip = torch.rand(x.shape[0], generator=gen) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1).to(x.device), x.flip(-1), x)
+
+
 def gaussian_noise(x: torch.Tensor, std: float, gen: torch.Generator) -> torch.Tensor:
     """Additive zero-mean Gaussian noise, clipped back to the [0,1] input range."""
     if std <= 0:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from bench.data import load
 from bench.errors import BenchError
 from bench.models.codes import hadamard_code
-from bench.train.augment import gaussian_noise, random_affine
+from bench.train.augment import gaussian_noise, random_affine, random_hflip
 from bench.train.state import load_state, save_state, save_tensors
 from bench.zoo.card import Card
 from bench.zoo.registry import build, sha256_file
@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "noise_std": 0.3,
     "max_shift_px": 2.0,
     "max_rot_deg": 10.0,
+    "hflip": False,
     "seed": 0,
     "train_subset": None,
 }
@@ -190,6 +191,8 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
             gen = torch.Generator().manual_seed(int(r["seed"]) * 10_000_019 + step)
             idx = perm[b * bs : (b + 1) * bs]
             x = random_affine(x_all[idx], float(r["max_shift_px"]), float(r["max_rot_deg"]), gen)
+            if r["hflip"]:
+                x = random_hflip(x, gen)
             x = gaussian_noise(x, float(r["noise_std"]), gen).to(dev)
             y = y_all[idx].to(dev)
             if r.get("adversarial"):
