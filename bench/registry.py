@@ -18,6 +18,10 @@ class Registry(Generic[T]):
         self._items[name] = item
         return item
 
+    def remove(self, name: str) -> T:
+        """Unregister ``name`` (a test-local item); KeyError when it is not registered."""
+        return self._items.pop(name)
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]

@@ -46,7 +46,6 @@ OUTPUT_KEYS = ("dir", "formats")
 DATASETS = tuple(data.DATASETS)  # the registry (bench/data/sets/) is the one list
 SPLITS = ("test", "train")
 DEVICES = ("auto", "cpu", "cuda")
-FORMATS = ("md", "csv", "json", "html")
 DEFAULT_EXAMPLES: dict[str, Any] = {"split": "test", "count": 100}
 DEFAULT_SEED = 0
 DEFAULT_BATCH_SIZE = 250
@@ -660,13 +659,16 @@ class _Builder:
         out_dir = outputs.get("dir", f"results/{name}")
         if not isinstance(out_dir, str) or not out_dir:
             self.problem(self.at("outputs", "dir"), f"must be a non-empty path, got {out_dir!r}")
-        formats = outputs.get("formats", list(FORMATS))
+        from bench.report.writers import names  # the registry of report writers: the only list of formats
+
+        known = names()
+        formats = outputs.get("formats", list(known))
         if not isinstance(formats, list) or not formats:
-            self.problem(self.at("outputs", "formats"), f"must be a non-empty list of {', '.join(FORMATS)}, got {formats!r}")
-            return out_dir, list(FORMATS)
+            self.problem(self.at("outputs", "formats"), f"must be a non-empty list of {', '.join(known)}, got {formats!r}")
+            return out_dir, list(known)
         for fmt in formats:
-            if fmt not in FORMATS:
-                self.problem(self.at("outputs", "formats"), f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+            if fmt not in known:
+                self.problem(self.at("outputs", "formats"), f"unknown format {fmt!r} (known: {', '.join(known)})")
         return out_dir, formats
 
 

@@ -4,13 +4,14 @@ files beside the page, linked by relative paths; the page has no scripts and no 
 
 from __future__ import annotations
 
+import os
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
 from bench.analysis.common import Section, Table
 from bench.report import build
-from bench.report import html as leaderboard_html
+from bench.report.formats import html_writer as leaderboard_html
 
 STYLE = leaderboard_html.STYLE + """
 nav a { margin-right: 1em; }
@@ -43,11 +44,14 @@ def _section(section: Section) -> str:
     return "\n".join(parts)
 
 
-def _leaderboard(results: Path) -> str:
-    """The body of the leaderboard page, headings moved one level down to nest under ours."""
-    page = leaderboard_html.render(build(results))
-    body = page.split("<body>\n", 1)[1].rsplit("\n</body>", 1)[0]
-    return body.replace("<h2>", "<h3>").replace("</h2>", "</h3>").replace("<h1>", "<h2>").replace("</h1>", "</h2>")
+def _leaderboard(results: Path, root: Path) -> str:
+    """The body of the leaderboard page, headings one level down to nest under ours, its links
+    (model pages, plots) relative to this page's folder."""
+    from bench.report import render
+
+    render(results, ["html"])  # the model pages and plots the body links to (unchanged files stay untouched)
+    base = Path(os.path.relpath(results, root)).as_posix() + "/"
+    return leaderboard_html.body(build(results), base=base, heading=2)
 
 
 def anchor(model_id: str) -> str:
@@ -60,7 +64,7 @@ def render(root: Path, sections: dict[str, list[Section]], results: Path | None 
     nav = " ".join(f'<a href="#{anchor(m)}">{escape(m)}</a>' for m in sections)
     parts = [f"<h1>{escape(title)}</h1>", f"<nav>{nav}</nav>"]
     if results is not None:
-        parts.append(f'<section id="leaderboard">\n{_leaderboard(results)}\n</section>')
+        parts.append(f'<section id="leaderboard">\n{_leaderboard(results, root)}\n</section>')
     for model_id, model_sections in sections.items():
         body = "\n".join(_section(s) for s in model_sections)
         parts.append(f'<section class="model" id="{anchor(model_id)}">\n<h2>{escape(model_id)}</h2>\n{body}\n</section>')

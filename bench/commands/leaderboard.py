@@ -10,21 +10,23 @@ from bench.errors import BenchError
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench.report import markdown_text, render
+    from bench.report import render, terminal_text
+    from bench.report.writers import names
 
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    bad = [f for f in formats if f not in ("md", "csv", "json", "html")]
-    if bad:
-        raise BenchError(f"--format: unknown format(s) {', '.join(bad)} (md, csv, json, html)")
+    formats = names() if args.format is None else [f.strip() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in names()]
+    if bad or not formats:
+        raise BenchError(f"--format: unknown format(s) {', '.join(bad) or '(none)'} (known: {', '.join(names())})")
     paths = render(Path(args.results), formats)
-    print(markdown_text(Path(args.results)))
+    print(terminal_text(Path(args.results), wide=args.wide))
     for p in paths:
         print(f"wrote {p}", file=sys.stderr)
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    lb = sub.add_parser("leaderboard", help="render a results folder as Markdown, CSV, JSON and HTML")
+    lb = sub.add_parser("leaderboard", help="render a results folder in every report format (bench.report.writers)")
     lb.add_argument("results", help="results folder (e.g. results/mnist_smoke)")
-    lb.add_argument("--format", default="md,csv,json,html", help="comma-separated: md,csv,json,html")
+    lb.add_argument("--format", default=None, help="comma-separated formats (default: every registered one)")
+    lb.add_argument("--wide", action="store_true", help="print every column in one table (wider than 120 characters)")
     lb.set_defaults(func=cmd_leaderboard)

@@ -11,7 +11,7 @@ from bench.errors import BenchError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.report import markdown_text, render
+    from bench.report import render, terminal_text
     from bench.runner import Runner
     from bench.suite import load_suite
 
@@ -41,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if not args.no_leaderboard:
         render(suite.out_dir, suite.formats)
-        print(markdown_text(suite.out_dir))
+        print(terminal_text(suite.out_dir, wide=args.wide))
     return 1 if runner.failed else 0
 
 
@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", default=None, help="results folder (default: the suite's outputs.dir)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.add_argument("--no-leaderboard", action="store_true", help="do not render the leaderboard at the end")
+    r.add_argument("--wide", action="store_true", help="print the leaderboard with every column in one table")
     r.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local: every cell in this process (default); ray: shards as Ray tasks (pip install -e '.[ray]')")
     r.add_argument("--workers", type=int, default=None, help="--executor ray: local workers (default: the cores)")
