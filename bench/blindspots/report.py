@@ -193,7 +193,8 @@ def figure(suite: BlindSpotSuite, data: Any, force: bool = False) -> Path | None
     fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())
+    if not (path.is_file() and path.read_bytes() == buf.getvalue()):
+        atomic_write_bytes(path, buf.getvalue())
     return path
 
 

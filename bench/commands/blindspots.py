@@ -30,8 +30,8 @@ def cmd_blindspots(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: finished cells are kept in {suite.out_dir}; run the same command again to resume", file=sys.stderr)
         return 130
-    if run["computed"] or args.force or not (suite.out_dir / "examples.png").is_file():
-        figure(suite, load_data(suite, args.data_dir), force=bool(run["computed"]) or args.force)
+    if args.force or not (suite.out_dir / "examples.png").is_file():  # it depends on the data and encodings only
+        figure(suite, load_data(suite, args.data_dir), force=args.force)
     print(f"{suite.name}: {len(run['computed'])} cells computed, {run['reused']} reused ({run['wall_time_s']:.1f} s) -> {suite.out_dir}",
           file=sys.stderr)
     print(render(suite))
