@@ -7,7 +7,6 @@ import math
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 import yaml
@@ -15,7 +14,7 @@ from safetensors.torch import save_file
 
 from bench.errors import BenchError
 from bench.stats import clopper_pearson
-from bench.report import build, markdown_text, render
+from bench.report import build, markdown_text, render, terminal_text
 from bench.worst_case import worst_case, worst_case_for_model
 
 MODELS = ["ModelB", "ModelA", "ModelC"]  # run.json order, deliberately not sorted
@@ -26,6 +25,8 @@ PER_EXAMPLE = {
     "ModelC": {"benign": ([0, 1, 2, 3], {0, 1, 2, 3}), "pgd": ([0, 1, 2, 3], set()), "cw": ([1, 2, 3, 4], {1})},
 }
 LABELS = {"benign": "Benign", "pgd": "PGD", "cw": "CW", "xfer": "Transfer"}
+THREATS = {"benign": {"norm": "linf", "eps": 0.0}, "pgd": {"norm": "linf", "eps": 0.3}, "cw": {"norm": "l2", "eps": 1.5}}
+RANKED = ["ModelA", "ModelB", "ModelC"]  # by the worst case: 2/3, 1/3, 0
 SOURCES = {
     "ModelA": {"ModelA": {"error_rate": 0.9, "n": 4}, "ModelB": {"error_rate": 0.25, "n": 4}, "ModelC": {"error_rate": 0.5, "n": 4}},
     "ModelB": {"ModelA": {"error_rate": 0.75, "n": 4}, "ModelB": {"error_rate": 1.0, "n": 4}, "ModelC": {"error_rate": 0.0, "n": 4}},
@@ -40,7 +41,7 @@ def _cell(model: str, attack: str, value: float, n: int, **fields: object) -> di
         "label": LABELS[attack], "metric": "robust_accuracy" if adversarial else "clean_accuracy",
         "value": value, "n": n, "count": round(value * n), "adversarial": adversarial, "per_example": True,
         "params": {}, "seed": 0, "device": "cpu", "wall_time_s": 2.5, "examples_per_s": n / 2.5, "extra": {},
-        **fields,
+        **({"threat": THREATS[attack]} if attack in THREATS else {}), **fields,
     }
 
 
@@ -54,7 +55,7 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     zoo = tmp_path / "zoo"
     card = {
         "id": "ModelA", "family": "test", "description": "d", "source": {"paper": "p"}, "architecture": "a",
-        "factory": "m:f", "checkpoint": {"file": "w.safetensors"}, "reported": {"Benign": 0.9905, "PGD": 0.09},
+        "factory": "m:f", "checkpoint": {"file": "w.safetensors"}, "reported": {"benign": 0.9905, "pgd": 0.09},
     }
     (zoo / "model_a").mkdir(parents=True)
     (zoo / "model_a" / "card.yaml").write_text(yaml.safe_dump(card))
@@ -115,44 +116,47 @@ def test_worst_case_for_model_reads_safetensors(results: Path) -> None:
         worst_case_for_model(results, "ModelA", ["nope"])
 
 
-# --- tables ---------------------------------------------------------------------------------
+# --- the report model ----------------------------------------------------------------------
 
-def test_leaderboard_frame(results: Path) -> None:
+def _fig(results: Path, model: str, key: str):
+    return build(results).row(model).figure(key)
+
+
+def test_report_model(results: Path) -> None:
     report = build(results)
-    frame = report.leaderboard
-    assert list(frame.index) == MODELS
-    assert report.labels == ["Benign", "PGD", "CW", "Worst case"]  # transfer is not a column
-    assert report.worst_case == ["pgd", "cw"]  # default: adversarial per-example attacks
-    assert frame.loc["ModelA", "PGD"] == 0.75 and frame.loc["ModelA", "PGD_n"] == 4
-    assert frame.loc["ModelA", "PGD_reported"] == 0.09 and math.isnan(frame.loc["ModelB", "PGD_reported"])
+    assert [r.model for r in report.rows] == RANKED  # ranked by the worst case, not run.json's order
+    assert report.labels == ["Benign", "PGD", "CW", "Worst case"]  # transfer (after_others) is not a column
+    assert [c.key for c in report.columns] == ["benign", "pgd", "cw", "worst_case"]
+    (worst,) = report.worst_columns
+    assert worst.attacks == ("pgd", "cw")  # default: the adversarial per-example attacks
+    pgd = report.row("ModelA").figure("pgd")
+    assert (pgd.value, pgd.n, pgd.count, pgd.reported, pgd.wall_time_s) == (0.75, 4, 3, 0.09, 2.5)
+    assert (pgd.lo, pgd.hi) == clopper_pearson(3, 4)
+    assert report.row("ModelB").figure("pgd").reported is None
     # worst case over shared indices {1,2,3}: A robust {1,2}; B pgd {3} & cw {3,4} -> {3}; C none
-    assert list(frame["Worst case"]) == [1 / 3, 2 / 3, 0.0]
-    assert list(frame["Worst case_n"]) == [3, 3, 3]
-    assert frame.loc["ModelB", "name"] == "ModelB ⚠" and frame.loc["ModelA", "name"] == "ModelA"
-    assert frame.loc["ModelB", "flags"] == f"CW: {FLAG}"
-    assert frame.loc["ModelA", "CW_wall_time_s"] == 2.5
+    assert [(r.figure("worst_case").value, r.figure("worst_case").n) for r in report.rows] == [(2 / 3, 3), (1 / 3, 3), (0.0, 3)]
+    assert report.row("ModelB").name == "ModelB ⚠" and report.row("ModelA").name == "ModelA"
+    assert report.row("ModelB").flags == (f"CW: {FLAG}",)
+    assert report.clean_column is not None and report.clean_column.key == "benign"
 
 
 def test_transfer_matrix(results: Path) -> None:
     (transfer,) = build(results).transfers
     assert transfer.label == "Transfer"
-    assert transfer.error_rate.shape == (3, 2)
-    assert list(transfer.error_rate.index) == MODELS and list(transfer.error_rate.columns) == ["ModelB", "ModelA"]
-    assert transfer.error_rate.loc["ModelC", "ModelA"] == 0.5  # row = source, column = target
-    assert transfer.error_rate.loc["ModelA", "ModelB"] == 0.75
+    assert transfer.sources == tuple(MODELS) and transfer.targets == ("ModelB", "ModelA")
+    assert transfer.cell("ModelC", "ModelA").error_rate == 0.5  # row = source, column = target
+    assert transfer.cell("ModelA", "ModelB").error_rate == 0.75 and transfer.common_n == 4
 
 
-def test_suite_leaderboard_section(results: Path) -> None:
+def test_the_resolved_suite_decides_columns_and_worst_case(results: Path) -> None:
     suite = yaml.safe_load((results / "suite.yaml").read_text())
     suite["leaderboard"] = {"columns": ["pgd", "benign"], "worst_case": ["benign", "pgd"]}
     (results / "suite.yaml").write_text(yaml.safe_dump(suite))
     report = build(results)
     assert report.labels == ["PGD", "Benign", "Worst case"]
-    assert list(report.leaderboard["Worst case"]) == [0.0, 0.75, 0.0]  # A: {0,1,2,3} & {0,1,2}
-    suite["leaderboard"] = {"worst_case": ["xfer"]}
-    (results / "suite.yaml").write_text(yaml.safe_dump(suite))
-    with pytest.raises(BenchError, match="no per-example"):
-        build(results)
+    worst = {r.model: r.figure("worst_case").value for r in report.rows}
+    assert worst == {"ModelA": 0.75, "ModelB": 0.0, "ModelC": 0.0}  # A: {0,1,2,3} & {0,1,2}
+    assert [r.model for r in report.rows] == ["ModelA", "ModelC", "ModelB"]  # ties broken by clean accuracy
 
 
 def _by_eps(results: Path) -> None:
@@ -166,25 +170,25 @@ def test_worst_case_for_each_eps(results: Path) -> None:
     report = build(results)
     # each attack's own column stays; one worst-case column per eps after them, in the suite's order
     assert report.labels == ["Benign", "PGD", "CW", "Worst case @0.1", "Worst case @0.3"]
-    assert report.worst_case == {"0.1": ["benign", "pgd"], "0.3": ["pgd", "cw"]}
-    frame = report.leaderboard
-    assert list(frame["Worst case @0.1"]) == [0.0, 0.75, 0.0]  # B: benign {0,1,2} & pgd {3}; A: {0,1,2}
-    assert list(frame["Worst case @0.1_n"]) == [4, 4, 4]
-    assert list(frame["Worst case @0.3"]) == [1 / 3, 2 / 3, 0.0]  # same as the single column over pgd, cw
-    assert list(frame["Worst case @0.3_n"]) == [3, 3, 3]
-    assert "Worst case" not in frame.columns
+    assert [c.key for c in report.worst_columns] == ["worst_case@0.1", "worst_case@0.3"]
+    low = {r.model: (r.figure("worst_case@0.1").value, r.figure("worst_case@0.1").n) for r in report.rows}
+    assert low == {"ModelA": (0.75, 4), "ModelB": (0.0, 4), "ModelC": (0.0, 4)}
+    high = {r.model: (r.figure("worst_case@0.3").value, r.figure("worst_case@0.3").n) for r in report.rows}
+    assert high == {"ModelA": (2 / 3, 3), "ModelB": (1 / 3, 3), "ModelC": (0.0, 3)}
     # a missing cell leaves that eps's column empty, not the others
     (results / "cells" / "ModelC" / "benign.json").unlink()
-    frame = build(results).leaderboard
-    assert math.isnan(frame.loc["ModelC", "Worst case @0.1"]) and frame.loc["ModelC", "Worst case @0.3"] == 0.0
+    row = build(results).row("ModelC")
+    assert row.figure("worst_case@0.1").missing and row.figure("worst_case@0.3").value == 0.0
 
 
 def test_worst_case_for_each_eps_in_every_format(results: Path) -> None:
+    import csv
+
     _by_eps(results)
     render(results)
-    csv = pd.read_csv(results / "leaderboard.csv").set_index("model")
-    assert {"Worst case @0.1", "Worst case @0.1_n", "Worst case @0.3", "Worst case @0.3_n", "PGD"} <= set(csv.columns)
-    assert csv.loc["ModelA", "Worst case @0.1"] == 0.75 and csv.loc["ModelA", "Worst case @0.3_n"] == 3
+    table = {r["model"]: r for r in csv.DictReader((results / "leaderboard.csv").open())}
+    assert {"Worst case @0.1", "Worst case @0.1_n", "Worst case @0.3", "Worst case @0.3_n", "PGD"} <= set(table["ModelA"])
+    assert float(table["ModelA"]["Worst case @0.1"]) == 0.75 and table["ModelA"]["Worst case @0.3_n"] == "3"
     doc = json.loads((results / "leaderboard.json").read_text())
     assert doc["worst_case"] == {"by_eps": {"0.1": {"label": "Worst case @0.1", "attacks": ["benign", "pgd"]},
                                             "0.3": {"label": "Worst case @0.3", "attacks": ["pgd", "cw"]}}}
@@ -192,28 +196,17 @@ def test_worst_case_for_each_eps_in_every_format(results: Path) -> None:
     ci = {k: dict(zip(("ci95_low", "ci95_high"), clopper_pearson(*k))) for k in ((3, 4), (2, 3))}
     assert a["worst_case"] == {"0.1": {"label": "Worst case @0.1", "value": 0.75, "n": 4, "reported": None, **ci[(3, 4)]},
                                "0.3": {"label": "Worst case @0.3", "value": 2 / 3, "n": 3, "reported": None, **ci[(2, 3)]}}
-    assert "pgd" in a["cells"]
     text = (results / "leaderboard.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| Model"))
-    assert "PGD (n=4)" in header and "Worst case @0.1 (n=4)" in header and "Worst case @0.3 (n=3)" in header
-    assert "Worst case @0.1 = right under every one of Benign, PGD" in text
-    assert "Worst case @0.3 = right under every one of PGD, CW" in text
+    assert "Worst @0.1 (n=4)" in header and "Worst @0.3 (n=3)" in header and "Benign (n=4)" in header
+    assert "Ranked by Worst case @0.3, then Worst case @0.1, then Benign (highest first)." in text
+    assert "Worst case @0.1 = right under every one of Benign, PGD" in " ".join(text.split())
+    # the eps-0.3 table of the per-attack section carries that eps's worst case
+    section = text.split("## L∞, ε = 0.3")[1].split("##")[0]
+    assert "PGD" in section and "Worst case @0.3" in section and "Worst case @0.1" not in section
     page = (results / "leaderboard.html").read_text()
-    checker = _Checker()
-    checker.feed(page)
-    checker.close()
-    assert checker.stack == [] and "<th>Worst case @0.1 (n=4)</th>" in page and "<th>Worst case @0.3 (n=3)</th>" in page
-
-
-def test_worst_case_for_each_eps_bad_results_suite(results: Path) -> None:
-    suite = yaml.safe_load((results / "suite.yaml").read_text())
-    for bad, match in [({"x": ["pgd"]}, "must map an eps"), ({"0.1": []}, "must map an eps"),
-                       ({"0.1": ["nope"]}, r"leaderboard.worst_case.0.1: unknown attack\(s\) nope"),
-                       ({"0.1": ["xfer"]}, "no per-example"), ("pgd", "must be a list of attack ids or a mapping")]:
-        suite["leaderboard"] = {"worst_case": bad}
-        (results / "suite.yaml").write_text(yaml.safe_dump(suite))
-        with pytest.raises(BenchError, match=match):
-            build(results)
+    _parse(page)
+    assert "<th>Worst @0.1 (n=4)</th>" in page and "<th>Worst @0.3 (n=3)</th>" in page
 
 
 def test_missing_results(tmp_path: Path) -> None:
@@ -227,7 +220,7 @@ def test_missing_results(tmp_path: Path) -> None:
 # --- writers --------------------------------------------------------------------------------
 
 class _Checker(HTMLParser):
-    """Fails on mismatched tags; collects text."""
+    """Fails on mismatched tags and on anything fetched from elsewhere; collects text, links, images."""
 
     VOID = {"meta", "br", "hr", "img", "link", "input"}
 
@@ -236,10 +229,18 @@ class _Checker(HTMLParser):
         self.stack: list[str] = []
         self.tables = 0
         self.text: list[str] = []
+        self.links: list[str] = []
+        self.images: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         self.tables += tag == "table"
-        assert tag not in ("script", "link", "img"), tag
+        values = dict(attrs)
+        assert tag != "link" and not (tag == "script" and "src" in values), (tag, values)
+        if tag == "img":
+            self.images.append(values["src"])
+        if tag == "a":
+            self.links.append(values["href"])
+        assert not any(str(v).startswith(("http:", "https:", "//")) for v in values.values()), values
         if tag not in self.VOID:
             self.stack.append(tag)
 
@@ -250,16 +251,28 @@ class _Checker(HTMLParser):
         self.text.append(data)
 
 
-def test_render_all_formats(results: Path) -> None:
-    paths = render(results)
-    assert [p.name for p in paths] == ["leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.html"]
-    assert not list(results.glob(".*tmp"))
+def _parse(page: str) -> _Checker:
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert checker.stack == []
+    return checker
 
-    csv = pd.read_csv(results / "leaderboard.csv")
-    assert list(csv["model"]) == MODELS
-    assert {"PGD", "PGD_n", "PGD_reported", "Worst case", "Worst case_n"} <= set(csv.columns)
-    assert csv.set_index("model").loc["ModelA", "PGD"] == 0.75
-    assert csv.set_index("model").loc["ModelA", "PGD_reported"] == 0.09
+
+def test_render_all_formats(results: Path) -> None:
+    import csv
+
+    paths = render(results)
+    names = [p.relative_to(results).as_posix() for p in paths]
+    assert names[:4] == ["leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.html"]
+    assert {f"models/{m}.html" for m in MODELS} | {"plots/robust_accuracy_vs_eps.png", "plots/transfer_xfer.png"} == set(names[4:])
+    assert not list(results.rglob(".*tmp"))
+
+    table = list(csv.DictReader((results / "leaderboard.csv").open()))
+    assert [r["model"] for r in table] == RANKED
+    a = table[0]
+    assert {"PGD", "PGD_n", "PGD_reported", "PGD_lo", "PGD_hi", "Worst case", "Worst case_n", "Worst case_lo"} <= set(a)
+    assert (a["PGD"], a["PGD_n"], a["PGD_reported"]) == ("0.75", "4", "0.09")
 
     doc = json.loads((results / "leaderboard.json").read_text())
     assert doc["run"]["git_commit"] == "deadbeef"
@@ -269,19 +282,20 @@ def test_render_all_formats(results: Path) -> None:
                                  "examples_per_s": 1.6, "ci95_low": lo, "ci95_high": hi}
     lo, hi = clopper_pearson(2, 3)
     assert a["worst_case"] == {"value": 2 / 3, "n": 3, "reported": None, "ci95_low": lo, "ci95_high": hi}
-    assert {"PGD_lo", "PGD_hi", "Worst case_lo", "Worst case_hi"} <= set(csv.columns)
     assert next(m for m in doc["models"] if m["model"] == "ModelB")["flags"] == [f"CW: {FLAG}"]
     (t,) = doc["transfer"]
     assert t["sources"] == MODELS and t["targets"] == ["ModelB", "ModelA"] and t["error_rate"][2] == [0.0, 0.5]
 
     page = (results / "leaderboard.html").read_text()
-    checker = _Checker()
-    checker.feed(page)
-    checker.close()
-    assert checker.stack == [] and checker.tables >= 3
+    checker = _parse(page)
+    assert checker.tables >= 5
     assert "eps&lt;0.3 &amp; gradient masking" in page and FLAG not in page
     assert "ModelB ⚠" in "".join(checker.text)
     assert "0.750 [0.19, 0.99] (paper 0.09)" in page
+    for target in checker.links + checker.images:  # every link and image resolves
+        assert (results / target.split("#")[0]).exists() or target.startswith("../"), target
+    model_page = _parse((results / "models" / "ModelA.html").read_text())
+    assert "../leaderboard.html" in model_page.links
 
 
 def test_markdown(results: Path) -> None:
@@ -290,12 +304,53 @@ def test_markdown(results: Path) -> None:
     assert text == path.read_text(encoding="utf-8")
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("| Model"))
-    assert "PGD (n=4)" in header and "Worst case (n=3)" in header and "Flags" in header
-    row_a = next(line for line in lines if line.startswith("| ModelA "))
-    assert "0.750 [0.19, 0.99] (paper 0.09)" in row_a and "1.000 [0.40, 1.00] (paper 0.9905)" in row_a and "0.667 [0.09, 0.99]" in row_a
-    assert any(line.startswith("| ModelB ⚠") for line in lines)
-    assert "Worst case = right under every one of PGD, CW" in text
+    assert header.split("|")[1:-1] == [" Model    ", " Benign (n=4)       ", " Worst case (n=3)   ", " Flags   "]
+    row_a = next(line for line in lines if line.startswith("| ModelA "))  # the headline row: no paper values
+    assert "1.000 [0.40, 1.00] | 0.667 [0.09, 0.99]" in row_a and "paper" not in row_a
+    assert any(line.startswith("| ModelB ⚠") and line.rstrip().endswith("| 1 [1]   |") for line in lines)
+    assert "## L∞, ε = 0.3 (n=4)" in text and "## L2, ε = 1.5 (n=4)" in text and "## Clean inputs (n=4)" in text
+    pgd = text.split("## L∞, ε = 0.3")[1]
+    assert "| ModelA   | 0.750 [0.19, 0.99] (paper 0.09) |" in pgd
+    assert "Worst case = right under every one of PGD, CW" in " ".join(text.split())  # the legend, wrapped
     assert "## Transfer: Transfer (n=4)" in text
+
+
+def _widen(results: Path, count: int = 12) -> list[str]:
+    """Add ``count`` PGD-like attacks with long labels to every model: a table of them all is far
+    wider than a terminal."""
+    labels = []
+    for i in range(count):
+        attack, label = f"pgd_{i}", f"PGD-variant-{i}@0.3"
+        labels.append(label)
+        for model, per in PER_EXAMPLE.items():
+            index, robust = per["pgd"]
+            _write(results / "cells" / model / f"{attack}.json",
+                   {**_cell(model, "pgd", len(robust) / len(index), len(index)), "attack": attack, "label": label})
+            save_file({"index": torch.tensor(index), "robust": torch.tensor([i in robust for i in index])},
+                      str(results / "cells" / model / f"{attack}.safetensors"))
+    return labels
+
+
+def test_no_line_is_wider_than_120_and_wide_puts_every_column_in_one_table(results: Path) -> None:
+    labels = _widen(results)
+    text = markdown_text(results)
+    assert max(len(line) for line in text.splitlines()) <= 120
+    headers = [line for line in text.splitlines() if line.startswith("| Model")]
+    assert all(any(label in h for h in headers) for label in labels) and len(headers) > 4
+    wide = terminal_text(results, wide=True)
+    one = next(line for line in wide.splitlines() if line.startswith("| Model"))  # the leaderboard, then timing
+    assert all(label in one for label in labels) and len(one) > 120
+
+
+def test_notes_are_wrapped_at_the_given_width(results: Path) -> None:
+    path = results / "cells" / "ModelB" / "cw.json"
+    evidence = "masking (gradients): " + " ".join(["21 zero input gradients of 100"] * 12)
+    _write(path, {**json.loads(path.read_text()), "extra": {"flags": [evidence]}})
+    assert max(len(line) for line in markdown_text(results).splitlines()) <= 120
+    narrow = terminal_text(results, width=60)
+    notes = narrow.split("Flags:")[1].split("##")[0].splitlines()
+    assert len(notes) > 5 and max(len(line) for line in notes) <= 60
+    assert notes[2].startswith("1. ModelB: CW: masking") and notes[3].startswith("   ")  # a list item, indented
 
 
 def test_n_in_cell_when_it_varies(results: Path) -> None:
@@ -303,23 +358,28 @@ def test_n_in_cell_when_it_varies(results: Path) -> None:
     cell = json.loads(path.read_text())
     _write(path, {**cell, "n": 3})
     text = markdown_text(results)
-    header = next(line for line in text.splitlines() if line.startswith("| Model"))
+    assert "## L∞, ε = 0.3\n" in text  # no shared n in the title
+    pgd = text.split("## L∞, ε = 0.3")[1]
+    header = next(line for line in pgd.splitlines() if line.startswith("| Model"))
     assert "| PGD " in header and "PGD (n=" not in header
-    assert "0.750 [0.19, 0.99] (paper 0.09, n=4)" in text and "(n=3)" in text
+    assert "0.750 [0.19, 0.99] (paper 0.09, n=4)" in pgd and "(n=3)" in pgd
 
 
 def test_flag_evidence_goes_to_numbered_notes(results: Path) -> None:
-    """A flagged row shows the check's name and a note number; the evidence is under the table."""
+    """A flagged row shows how many flags and their note numbers; the evidence is under the table."""
     path = results / "cells" / "ModelB" / "cw.json"
     cell = json.loads(path.read_text())
     evidence = "masking (gradients): 21 zero input gradients of 100; median norm 1.26e-06"
     _write(path, {**cell, "extra": {"flags": [FLAG, evidence]}})
     text = markdown_text(results)
     row_b = next(line for line in text.splitlines() if line.startswith("| ModelB"))
-    assert f"CW: {FLAG} [1]; CW: masking (gradients) [2] |" in row_b and "median" not in row_b
+    assert row_b.rstrip().endswith("| 2 [1, 2] |") and "median" not in row_b
     assert f"1. ModelB: CW: {FLAG}" in text and f"2. ModelB: CW: {evidence}" in text
-    (page,) = render(results, ["html"])
-    assert "<li>ModelB: CW: masking (gradients): 21 zero input gradients of 100; median norm" in page.read_text(encoding="utf-8")
+    wide = terminal_text(results, wide=True)
+    assert f"CW: {FLAG} [1]; CW: masking (gradients) [2] |" in wide  # the wide table names the flags
+    (page,) = [p for p in render(results, ["html"]) if p.name == "leaderboard.html"]
+    assert "ModelB</a>: CW: masking (gradients): 21 zero input gradients of 100; median norm" in page.read_text(encoding="utf-8")
+    assert f"<li>CW: {evidence}</li>" in (results / "models" / "ModelB.html").read_text(encoding="utf-8")
     (doc,) = render(results, ["json"])
     model_b = next(m for m in json.loads(doc.read_text())["models"] if m["model"] == "ModelB")
     assert model_b["flags"] == [f"CW: {FLAG}", f"CW: {evidence}"]
@@ -331,17 +391,16 @@ def test_cells_of_an_older_checkpoint_are_flagged_stale(results: Path, tmp_path:
     card = yaml.safe_load(card_path.read_text())
     card["checkpoint"]["sha256"] = "12345678" + "0" * 56
     card_path.write_text(yaml.safe_dump(card))
-    assert build(results).leaderboard.loc["ModelA", "flags"] == ""  # cells that record no checkpoint: nothing to say
+    assert build(results).row("ModelA").flags == ()  # cells that record no checkpoint: nothing to say
     for attack in ("benign", "pgd"):
         path = results / "cells" / "ModelA" / f"{attack}.json"
         _write(path, {**json.loads(path.read_text()), "checkpoint_sha256": "abcdef01" + "0" * 56})
     path = results / "cells" / "ModelA" / "cw.json"
     _write(path, {**json.loads(path.read_text()), "checkpoint_sha256": card["checkpoint"]["sha256"]})
-    flags = build(results).leaderboard.loc["ModelA", "flag_list"]
-    assert flags == ["Zoo: stale checkpoint: 2 of 4 cells computed on checkpoint abcdef01, the zoo's is now 12345678; "
-                     "bench run recomputes them"]
+    assert build(results).row("ModelA").flags == (
+        "Zoo: stale checkpoint: 2 of 4 cells computed on checkpoint abcdef01, the zoo's is now 12345678; bench run recomputes them",)
     row_a = next(line for line in markdown_text(results).splitlines() if line.startswith("| ModelA"))
-    assert "Zoo: stale checkpoint [2]" in row_a  # ModelB, the first row, holds note 1
+    assert row_a.rstrip().endswith("| 1 [1]   |")  # ModelA ranks first: it holds note 1
 
 
 def test_an_unbounded_attack_that_leaves_examples_unbroken_is_flagged(results: Path) -> None:
@@ -353,11 +412,12 @@ def test_an_unbounded_attack_that_leaves_examples_unbroken_is_flagged(results: P
 
     set_cell("pgd", 3, {"norm": "linf", "eps": 0.3})
     set_cell("cw", 0, {"norm": "l2", "eps": None})
-    assert build(results).leaderboard.loc["ModelA", "flag_list"] == []
+    assert build(results).row("ModelA").flags == ()
     set_cell("cw", 1, {"norm": "l2", "eps": None})
-    (flag,) = build(results).leaderboard.loc["ModelA", "flag_list"]
+    (flag,) = build(results).row("ModelA").flags
     assert flag.startswith("CW: unbounded attack failed: 1 of 4 examples not broken with no distortion limit")
-    row_a = next(line for line in markdown_text(results).splitlines() if line.startswith("| ModelA"))
+    wide = terminal_text(results, wide=True)
+    row_a = next(line for line in wide.splitlines() if line.startswith("| ModelA"))
     assert "CW: unbounded attack failed [" in row_a and "gradient masking" not in row_a
 
 
@@ -365,20 +425,34 @@ def test_clean_accuracy_on_the_whole_test_set_keeps_four_decimals(results: Path)
     """0.9898 on 10,000 images must not read as 0.990 beside a 0.990 target; n=4 keeps three."""
     path = results / "cells" / "ModelA" / "benign.json"
     _write(path, {**json.loads(path.read_text()), "value": 0.9898, "n": 10000, "count": 9898})
-    row_a = next(line for line in markdown_text(results).splitlines() if line.startswith("| ModelA"))
+    text = markdown_text(results)
+    clean = text.split("## Clean inputs")[1].split("##")[0]
+    row_a = next(line for line in clean.splitlines() if line.startswith("| ModelA"))
     assert "| 0.9898 [0.9876, 0.9917] (paper 0.9905, n=10000) |" in row_a and "0.990 " not in row_a
-    assert "| 0.750 [0.19, 0.99] (paper 0.09" in row_a
+    pgd = text.split("## L∞, ε = 0.3")[1]
+    assert "| 0.750 [0.19, 0.99] (paper 0.09" in pgd
+
+
+def test_paper_values_are_keyed_by_attack_id_so_a_relabelled_column_keeps_them(results: Path) -> None:
+    suite = yaml.safe_load((results / "suite.yaml").read_text())
+    suite["attacks"][1]["label"] = "PGD (renamed)"
+    (results / "suite.yaml").write_text(yaml.safe_dump(suite))
+    for model in MODELS:
+        path = results / "cells" / model / "pgd.json"
+        _write(path, {**json.loads(path.read_text()), "label": "PGD (renamed)"})
+    report = build(results)
+    assert "PGD (renamed)" in report.labels and report.row("ModelA").figure("pgd").reported == 0.09
 
 
 def test_unknown_format(results: Path) -> None:
-    with pytest.raises(BenchError, match="unknown report format"):
+    with pytest.raises(BenchError, match="unknown report format 'pdf' \\(known: md, csv, json, html"):
         render(results, ["pdf"])
     assert render(results, ["csv"]) == [results / "leaderboard.csv"]
-    assert pd.read_csv(results / "leaderboard.csv").shape[0] == 3
 
 
-def test_html_draws_each_interval_as_an_error_bar(results: Path) -> None:
-    """Each proportion's 95% interval is an inline SVG bar on [0, 1] with the value as a dot."""
+def test_html_draws_each_interval_as_an_error_bar_and_sorts_inline(results: Path) -> None:
+    """Each proportion's 95% interval is an inline SVG bar on [0, 1] with the value as a dot; the
+    headline table sorts by any column with a script in the page itself."""
     import re
 
     render(results, ["html"])
@@ -389,7 +463,10 @@ def test_html_draws_each_interval_as_an_error_bar(results: Path) -> None:
     width = 80 - 4
     x1, x2 = (float(v) for v in re.search(rf'aria-label="95% interval {lo:.3f} to {hi:.3f}">.*?class="bar" x1="([0-9.]+)" y1="[0-9.]+" x2="([0-9.]+)"', page).groups())
     assert x1 == pytest.approx(2 + lo * width, abs=0.06) and x2 == pytest.approx(2 + hi * width, abs=0.06)
-    assert "<script" not in page and "http" not in page.split("<body>")[1]  # self-contained
+    assert '<table class="headline sortable">' in page and "<script>" in page.split("<body>")[0]
+    assert "http" not in page.split("<body>")[1]  # self-contained
+    sort_keys = re.findall(r'<td data-sort="([^"]*)">', page.split('class="headline sortable"')[1].split("</table>")[0])
+    assert sort_keys[:4] == ["ModelA", "1.0", repr(2 / 3), "0"]
 
 
 def test_a_suite_that_is_another_suites_headline_shows_beside_it(results: Path) -> None:

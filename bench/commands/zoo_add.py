@@ -7,10 +7,29 @@ import sys
 from pathlib import Path
 
 
+def _check_reported(folder: Path) -> None:
+    """Paper values keyed by attack id, before anything is registered (bench.zoo.reported)."""
+    import yaml
+
+    from bench.errors import ValidationError
+    from bench.zoo.card import CARD_FILE
+    from bench.zoo.reported import key_problems
+
+    path = folder / CARD_FILE
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return  # the card's own validation says what is wrong with the file
+    problems = key_problems(data.get("reported") if isinstance(data, dict) else None, str(path))
+    if problems:
+        raise ValidationError(problems)
+
+
 def cmd_zoo_add(args: argparse.Namespace) -> int:
     from bench.zoo.registry import zoo_paths
     from bench.zoo.submit import add
 
+    _check_reported(Path(args.folder))
     sub, where = add(Path(args.folder), zoo_dir=args.zoo_dir, data_dir=args.data_dir, id_only=args.id_check_only)
     for line in sub.checks:
         print(f"ok  {line}")
