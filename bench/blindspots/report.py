@@ -36,7 +36,7 @@ def table(suite: BlindSpotSuite) -> list[dict[str, Any]]:
     out = []
     for enc, scale in rows(suite):
         rec: dict[str, Any] = {"signal": ENCODINGS.get(enc).title, "encoding": enc, "scale": scale,
-                               "injected": {}, "clean": {}, "errors": {}, "wall_time_s": {}, "n_train": None, "n_test": None,
+                               "injected": {}, "clean": {}, "errors": {}, "warnings": {}, "wall_time_s": {}, "n_train": None, "n_test": None,
                                "decodable_test": None}
         for model in suite.models:
             cell = read_cell(cell_path(suite.out_dir, enc, scale, model))
@@ -46,6 +46,8 @@ def table(suite: BlindSpotSuite) -> list[dict[str, Any]]:
             rec["injected"][model], rec["clean"][model] = cell["accuracy"]["injected"], cell["accuracy"]["clean"]
             if cell.get("error"):
                 rec["errors"][model] = cell["error"]
+            if cell.get("warnings"):
+                rec["warnings"][model] = cell["warnings"]
             rec["wall_time_s"][model] = round(sum(cell["wall_time_s"].values()), 1)
             rec["n_train"], rec["n_test"] = cell["n_train"], cell["n_test"]
             rec["decodable_test"] = cell["signal"]["decodable_test"]
@@ -99,6 +101,14 @@ def markdown(suite: BlindSpotSuite, recs: list[dict[str, Any]]) -> str:
     errors = sorted({e for r in recs for e in r["errors"].values()})
     if errors:
         lines += ["", "fails: the library refused the data: " + "; ".join(errors)]
+    warned: dict[tuple[str, str], int] = {}
+    for r in recs:
+        for m, ws in r["warnings"].items():
+            for w in ws:
+                warned[(m, w)] = warned.get((m, w), 0) + 1
+    if warned:
+        lines += ["", "Warnings the libraries gave (each cell records its own):", ""]
+        lines += [f"- {TITLES[m]}: {w} ({n} of {len(recs)} rows)" for (m, w), n in sorted(warned.items())]
     lines += ["", "How each encoding stays in [0,1]:", ""]
     lines += [f"- {ENCODINGS.get(e).title}: {ENCODINGS.get(e).clipping}" for e in suite.encodings]
     lines += ["", f"![one example per encoding]({FIGURE})", ""]

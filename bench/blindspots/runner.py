@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,11 +181,14 @@ class BlindSpotRunner:
             self.log(f"{label}: {model_name} fit on {n:,} x {d:,} started")
         error = None
         t = time.time()
-        try:
-            with threadpool_limits(limits=self.threads):  # BLAS threads of the sklearn fits, as torch's
-                model.fit(x_tr, data.y_train, ctx)
-        except (ValueError, np.linalg.LinAlgError) as exc:  # the library refuses this data (recorded)
-            error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        with warnings.catch_warnings(record=True) as caught:  # recorded in the cell, not printed
+            warnings.simplefilter("always")
+            try:
+                with threadpool_limits(limits=self.threads):  # BLAS threads of the sklearn fits, as torch's
+                    model.fit(x_tr, data.y_train, ctx)
+            except (ValueError, np.linalg.LinAlgError) as exc:  # the library refuses this data (recorded)
+                error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        notes = sorted({f"{w.category.__name__}: {str(w.message).strip().splitlines()[0]}" for w in caught})
         fit_s = time.time() - t
         if hasattr(model, "trained_wall_time") and error is None:
             fit_s = model.trained_wall_time()
@@ -196,7 +200,8 @@ class BlindSpotRunner:
         predict_s = time.time() - t
         if model.slow:
             done = f"injected {acc['injected']:.4f}, clean {acc['clean']:.4f}" if error is None else error
-            self.log(f"{label}: {model_name} done in {fit_s:.1f} s fit + {predict_s:.1f} s predict ({done})")
+            self.log(f"{label}: {model_name} done in {fit_s:.1f} s fit + {predict_s:.1f} s predict ({done})"
+                     + "".join(f"; {w}" for w in notes))
         import sklearn
 
         prov = cell_provenance(self.device, self.threads)
@@ -205,7 +210,7 @@ class BlindSpotRunner:
             "kind": "blindspots_cell", "config": config, "digest": config_digest(config),
             "encoding": enc.name, "encoding_title": enc.title, "scale": scale, "model": model_name,
             "model_title": TITLES[model_name], "conv": model.conv, "n_train": n, "n_test": len(data.y_test),
-            "accuracy": acc, "error": error, "signal": signal, "encoding_info": enc.describe(),
+            "accuracy": acc, "error": error, "warnings": notes, "signal": signal, "encoding_info": enc.describe(),
             "params": model.params(), "wall_time_s": {"fit": round(fit_s, 2), "predict": round(predict_s, 2)},
             "provenance": prov,
         }
