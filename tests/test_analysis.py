@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import matplotlib.image
@@ -24,6 +21,7 @@ from bench.cli import main
 from bench.data import load_mnist
 from bench.models.base import Classifier
 from bench.results import ResultsStore
+from browser import IMAGE_CHECK, chromium, chromium_or_skip, console_errors
 
 SUITE = {
     "name": "tiny_analysis", "version": 1, "dataset": "mnist", "seed": 3, "batch_size": 50,
@@ -188,38 +186,17 @@ def test_user_errors_are_one_line(analysed: dict[str, Path], capsys: pytest.Capt
     assert "bogus" in errors[0] and "'nope'" in errors[1] and "fc" in errors[1] and "clip_norm" in errors[2]
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000"]
-# Added to a copy of the page only: the page itself ships no script.
-IMAGE_CHECK = """<script>window.addEventListener("load", () => { const imgs = [...document.images];
-document.body.setAttribute("data-images", imgs.length);
-document.body.setAttribute("data-broken", imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src).join(" ")); });
-</script>"""
-
-
 @pytest.fixture(scope="module")
 def chromium_exe() -> str:
     """Skips (before the analysis fixture runs) when no Chromium is installed."""
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip("chromium not installed (apt-get install -y chromium): the HTML report was not loaded in a browser")
-    return exe
-
-
-def chromium(exe: str, url: str, *args: str) -> tuple[str, str]:
-    """(DOM, stderr) of a headless Chromium visit with a throw-away profile."""
-    with tempfile.TemporaryDirectory() as profile:
-        proc = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url],
-                              capture_output=True, text=True, timeout=180, check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout, proc.stderr
+    return chromium_or_skip()
 
 
 def test_html_report_loads_in_headless_chromium_without_console_errors(chromium_exe: str, analysed: dict[str, Path]) -> None:
     page = analysed["out"] / "index.html"
     html = page.read_text()
     dom, stderr = chromium(chromium_exe, page.as_uri(), "--dump-dom")
-    console = [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+    console = console_errors(stderr)
     assert console == [], console
     assert "Leaderboard: tiny_analysis" in dom and 'id="model-tiny-linear"' in dom
     assert "Per-layer upper Lipschitz bounds" in dom and "Whole-network bounds" in dom

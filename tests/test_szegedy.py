@@ -145,7 +145,7 @@ def test_weight_decay_is_lambda_sum_w2_over_k() -> None:
 
 def test_transfer_rows_noise_and_amplified(tiny_zoo: Path, tmp_path: Path) -> None:
     from bench.report import build as build_report
-    from bench.report.tables import DISTORTION, transfer_grid
+    from bench.report.text import DISTORTION, transfer_grid
     from test_attacks import run_suite
 
     attacks = [
@@ -230,7 +230,8 @@ def test_extra_columns_and_transfer_paper_values(tmp_path: Path, monkeypatch: py
     (zoo / "card.yaml").write_text(yaml.safe_dump({
         "id": "A", "family": "t", "description": "d", "source": {"paper": "p"}, "architecture": "a", "factory": "m:f",
         "checkpoint": {"file": "w.safetensors"},
-        "reported": {"Test error": 0.074, "Av. min. distortion": 0.062, "X: A": 1.0, "X: Gaussian noise std=0.1": 0.05},
+        "reported": {"benign.error": 0.074, "lb.av_min_distortion": 0.062, "x.av_distortion": 0.062, "x[A]": 1.0,
+                     "x[Gaussian noise std=0.1]": 0.05},
     }))
     monkeypatch.setattr("bench.zoo.registry.REPO_ZOO", tmp_path / "none")
     monkeypatch.setenv("BENCH_ZOO_PATH", str(tmp_path / "zoo"))
@@ -264,9 +265,9 @@ def test_extra_columns_and_transfer_paper_values(tmp_path: Path, monkeypatch: py
          per_example=False)
     report = build_report(out)
     assert report.labels == ["lb", "Test error", "Av. min. distortion"]
-    row = report.leaderboard.loc["A"]
-    assert row["Test error"] == pytest.approx(0.1) and row["Test error_reported"] == 0.074
-    assert row["Av. min. distortion"] == 0.03 and row["Av. min. distortion_reported"] == 0.062
+    row = report.row("A")
+    assert row.figure("benign.error").value == pytest.approx(0.1) and row.figure("benign.error").reported == 0.074
+    assert row.figure("lb.av_min_distortion").value == 0.03 and row.figure("lb.av_min_distortion").reported == 0.062
     text = markdown_text(out)
     assert "0.100 (paper 0.074, n=100)" in text or "0.100 (paper 0.074)" in text
     assert "| Gaussian noise std=0.1 | 0.020 (paper 0.05) | 0.070 " in text
