@@ -230,3 +230,9 @@ def test_shipped_suite_is_valid() -> None:
     suite = load_suite(Path(__file__).resolve().parents[1] / "suites" / "blindspots_mnist.yaml")
     assert suite.fraction == 0.25 and suite.scales == [0.001, 0.01, 0.1]
     assert set(SCALED) <= set(suite.encodings)
+
+
+def test_model_option_must_name_a_suite_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["blindspots", str(_suite(tmp_path)), "--model", "qda", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "--model qda: not in" in err

@@ -250,7 +250,7 @@ class ConvNet(Model):
                 opts["all"].step()
                 step += 1
             bar.close()
-            self.log.append({"epoch": epoch + 1, "loss": round(float(loss), 4), "wall_time_s": round(wall + time.time() - t0, 1)})
+            self.log.append({"epoch": epoch + 1, "loss": round(float(loss.detach()), 4), "wall_time_s": round(wall + time.time() - t0, 1)})
             if ctx.state_dir:
                 save_state(ctx.state_dir, model, opts, {"step": step, "wall_time_s": wall + time.time() - t0, "log": self.log})
         model.eval()
