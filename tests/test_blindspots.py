@@ -172,6 +172,14 @@ def test_runner_resumes_cells(tmp_path: Path, mnist_dir: Path, capsys: pytest.Ca
     assert cell["n_train"] == 1200 and cell["n_test"] == 200
     assert cell["params"]["random_state"] == 0 and cell["wall_time_s"]["fit"] >= 0
 
+    # the paper's layout: rows are signals, then every model, then the best non-conv one with its name
+    table = json.loads((out / "table.json").read_text())
+    assert [r["signal"] for r in table["rows"]] == ["No signal", "One Pixel"]
+    assert table["rows"][1]["best_non_conv"] == {"model": "decision_tree", "title": "Dec. Tree", "injected": 1.0}
+    header = (out / "table.md").read_text().split("\n| Truth signal")[1].split("\n")[0]
+    assert [h.strip() for h in header.split("|")][1:] == ["Scale", "GaussianNB", "Dec. Tree", "Best non-conv", "Best model", "Decodable", ""]
+    assert "<table>" in (out / "table.html").read_text() and (out / "table.csv").read_text().count("\n") == 5
+
     # a cell lost to a kill (never written) and one half-written by another tool are recomputed
     (out / "cells/one_pixel/0.01/decision_tree.json").unlink()
     (out / "cells/none/-/gaussian_nb.json").write_text('{"accuracy": ')
