@@ -33,6 +33,7 @@ class FitContext:
     progress: bool = True
     log: Callable[[str], None] = print
     label: str = ""  # the cell, for progress lines
+    key: str = ""  # the cell's configuration digest: a training state of another one is not resumed
 
 
 class Model:
@@ -210,28 +211,19 @@ class ConvNet(Model):
                 "augmentation": "none", "epoch_log": self.log}
 
     def fit(self, x: torch.Tensor, y: torch.Tensor, ctx: FitContext) -> None:
-        from bench.errors import BenchError
         from bench.train.state import load_state, save_state
-        from bench.train.trainer import _lr, _make_optimizer, recipe
-        from bench.zoo.registry import build
+        from bench.train.trainer import _lr, recipe
 
         card = self._card()
         r = recipe(card)
-        torch.manual_seed(ctx.seed)
-        model = build(card)
-        if x.shape[1] != 1 and isinstance(getattr(getattr(model, "trunk", None), "features", None), nn.Sequential):
-            first = model.trunk.features[0]  # the Standard trunk is built for one channel
-            model.trunk.features[0] = nn.Conv2d(x.shape[1], first.out_channels, first.kernel_size, first.stride, first.padding)
-        try:
-            model(x[:2])
-        except RuntimeError as exc:
-            raise BenchError(f"conv: card {card.id} does not take {tuple(x.shape[1:])} images ({exc})") from None
-        model = model.to(ctx.device)
-        opts = {"all": _make_optimizer(list(model.parameters()), r)}
         epochs, bs, n = int(self.config.get("epochs", 2)), int(r["batch_size"]), len(y)
         steps_per_epoch = math.ceil(n / bs)
         total = epochs * steps_per_epoch
-        meta = (load_state(ctx.state_dir, model, opts) if ctx.state_dir else None) or {"step": 0, "wall_time_s": 0.0, "log": []}
+        model, opts = self._fresh(card, r, x, ctx)
+        meta = (load_state(ctx.state_dir, model, opts) if ctx.state_dir else None) or {}
+        if meta.get("cell") != ctx.key:  # no state, or one another configuration left: start afresh
+            model, opts = self._fresh(card, r, x, ctx)
+            meta = {"step": 0, "wall_time_s": 0.0, "log": []}
         step, self.log = int(meta["step"]), list(meta.get("log", []))
         t0, wall = time.time(), float(meta["wall_time_s"])
         for epoch in range(step // steps_per_epoch, epochs):
@@ -252,9 +244,27 @@ class ConvNet(Model):
             bar.close()
             self.log.append({"epoch": epoch + 1, "loss": round(float(loss.detach()), 4), "wall_time_s": round(wall + time.time() - t0, 1)})
             if ctx.state_dir:
-                save_state(ctx.state_dir, model, opts, {"step": step, "wall_time_s": wall + time.time() - t0, "log": self.log})
+                save_state(ctx.state_dir, model, opts, {"step": step, "wall_time_s": wall + time.time() - t0, "log": self.log, "cell": ctx.key})
         model.eval()
         self.model = model
+
+    def _fresh(self, card: Any, r: dict[str, Any], x: torch.Tensor, ctx: FitContext) -> tuple[nn.Module, dict[str, torch.optim.Optimizer]]:
+        """The card's architecture, seeded, its first conv taking the data's channels, and its optimizer."""
+        from bench.errors import BenchError
+        from bench.train.trainer import _make_optimizer
+        from bench.zoo.registry import build
+
+        torch.manual_seed(ctx.seed)
+        model = build(card)
+        if x.shape[1] != 1 and isinstance(getattr(getattr(model, "trunk", None), "features", None), nn.Sequential):
+            first = model.trunk.features[0]  # the Standard trunk is built for one channel
+            model.trunk.features[0] = nn.Conv2d(x.shape[1], first.out_channels, first.kernel_size, first.stride, first.padding)
+        try:
+            model(x[:2])
+        except RuntimeError as exc:
+            raise BenchError(f"conv: card {card.id} does not take {tuple(x.shape[1:])} images ({exc})") from None
+        model = model.to(ctx.device)
+        return model, {"all": _make_optimizer(list(model.parameters()), r)}
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         assert self.model is not None, "fit first"

@@ -175,7 +175,8 @@ class BlindSpotRunner:
         model = make_model(model_name, config["model_config"])
         label = f"{enc.name} @ {scale_key(scale)}"
         state = path.with_name(f"{model_name}.state") if model.conv else None
-        ctx = FitContext(seed=suite.seed, device=self.device, state_dir=state, progress=self.progress, log=self.log, label=label)
+        ctx = FitContext(seed=suite.seed, device=self.device, state_dir=state, progress=self.progress, log=self.log, label=label,
+                         key=config_digest(config))
         n, d = len(data.y_train), int(np.prod(data.input_shape))
         if model.slow:
             self.log(f"{label}: {model_name} fit on {n:,} x {d:,} started")
