@@ -25,6 +25,9 @@ svg.ci line.axis { stroke: #ddd; stroke-width: 1; }
 svg.ci line.bar { stroke: #36c; stroke-width: 2; }
 svg.ci circle { fill: #036; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+table.card td, table.figures td:nth-child(-n+3) { text-align: left; }
+table.figures td:nth-child(3) { white-space: nowrap; }
+table.card td:first-child { white-space: nowrap; color: #555; }
 """
 
 # Click a header of a table.sortable: rows sort by the cells' data-sort (numbers numerically,
