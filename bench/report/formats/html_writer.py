@@ -7,24 +7,10 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
-from bench.report import model_page, plots
+from bench.report import model_page, plots, text
 from bench.report.html_parts import STYLE, ci_bar, page, sort_key, table
 from bench.report.layout import threat_groups
 from bench.report.model import Report
-from bench.report.text import (
-    columns_grid,
-    flag_notes,
-    headline_columns,
-    headline_grid,
-    legend,
-    provenance,
-    ranking,
-    reference_grid,
-    timing_grid,
-    title,
-    transfer_grid,
-    transfer_title,
-)
 from bench.report.writers import Files, writer
 
 __all__ = ["STYLE", "body", "render"]
@@ -32,8 +18,8 @@ __all__ = ["STYLE", "body", "render"]
 
 def _headline(report: Report, base: str) -> str:
     """The headline grid, sortable: model names link to their pages, figures carry error bars."""
-    grid = headline_grid(report)
-    columns = headline_columns(report)
+    grid = text.headline_grid(report)
+    columns = text.headline_columns(report)
     cells, sort = [], []
     for row, texts in zip(report.rows, grid[1]):
         link = f'<a href="{escape(base + model_page.href(row.model))}">{escape(texts[0])}</a>'
@@ -44,7 +30,7 @@ def _headline(report: Report, base: str) -> str:
 
 
 def _columns(report: Report, columns: list) -> str:
-    grid = columns_grid(report, columns)
+    grid = text.columns_grid(report, columns)
     cells = [[escape(texts[0])] + [escape(t) + ci_bar(row.figure(c.key)) for t, c in zip(texts[1:], columns)]
              for row, texts in zip(report.rows, grid[1])]
     return table(grid, "leaderboard", cells=cells)
@@ -58,12 +44,12 @@ def body(report: Report, base: str = "", heading: int = 1) -> str:
     """The leaderboard page's body; ``base`` prefixes every link (the results folder as seen from
     the page that embeds it), ``heading`` is the level of its title."""
     h1, h2 = f"h{heading}", f"h{heading + 1}"
-    parts = [f"<{h1}>{escape(title(report))}</{h1}>", f"<p>{escape(ranking(report))} Click a header to sort.</p>",
-             _headline(report, base), f'<p class="legend">{escape(legend(report))}</p>']
-    notes = flag_notes(report)
+    parts = [f"<{h1}>{escape(text.title(report))}</{h1}>", f"<p>{escape(text.ranking(report))} Click a header to sort.</p>",
+             _headline(report, base), f'<p class="legend">{escape(text.legend(report))}</p>']
+    notes = text.flag_notes(report)
     if notes:
-        items = "".join(f'<li><a href="{escape(base + model_page.href(m))}">{escape(m)}</a>: {escape(text)}</li>\n'
-                        for _, m, text in notes)
+        items = "".join(f'<li><a href="{escape(base + model_page.href(m))}">{escape(m)}</a>: {escape(flag)}</li>\n'
+                        for _, m, flag in notes)
         parts.append(f'<ol class="flags">\n{items}</ol>')
     if plots.eps_curves(report):
         parts += [f"<{h2}>Robust accuracy vs ε</{h2}>",
@@ -74,14 +60,14 @@ def body(report: Report, base: str = "", heading: int = 1) -> str:
         parts += [f'<{h2}>Robustness at reference strength: <a href="{escape(base)}../{escape(quote(h.folder))}/leaderboard.html">'
                   f"{escape(h.suite)}</a></{h2}>",
                   f"<p>This suite's columns are its protocol's attacks; a model's robustness is the worst case over a "
-                  f"reference-strength battery, {escape(h.suite)}'s.</p>", table(reference_grid(h), "reference")]
+                  f"reference-strength battery, {escape(h.suite)}'s.</p>", table(text.reference_grid(h), "reference")]
     for name, columns in threat_groups(report):
         parts += [f"<{h2}>{escape(name)}</{h2}>", _columns(report, columns)]
     for t in report.transfers:
-        parts += [f"<{h2}>{escape(transfer_title(t))}</{h2}>", table(transfer_grid(t), "transfer"),
+        parts += [f"<{h2}>{escape(text.transfer_title(t))}</{h2}>", table(text.transfer_grid(t), "transfer"),
                   _img(base + plots.transfer_plot(t), f"transfer heat map {t.label}", "The matrix above as a heat map.")]
-    parts += [f"<{h2}>Timing (wall time, examples per second)</{h2}>", table(timing_grid(report, report.of_role("attack")), "timing"),
-              f"<{h2}>Provenance</{h2}>", table((["field", "value"], [list(p) for p in provenance(report)]), "provenance")]
+    parts += [f"<{h2}>Timing (wall time, examples per second)</{h2}>", table(text.timing_grid(report, report.of_role("attack")), "timing"),
+              f"<{h2}>Provenance</{h2}>", table((["field", "value"], [list(p) for p in text.provenance(report)]), "provenance")]
     models = report.run.get("models")
     if isinstance(models, dict) and models:  # checkpoint hashes from run.json tie each row to exact weights
         parts.append(table((["model", "checkpoint sha256"], [[str(m), str(s)] for m, s in models.items()]), "models"))
@@ -102,4 +88,4 @@ def pages(report: Report) -> Files:
 @writer("html", "static HTML: sortable headline table, a page per model, plots (robust accuracy vs eps, transfer heat maps)",
         pages=pages, order=3)
 def render(report: Report) -> str:
-    return page(title(report), body(report), script=True)
+    return page(text.title(report), body(report), script=True)

@@ -6,66 +6,52 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from bench.report import text
 from bench.report.layout import WIDTH, fit, threat_groups, wrap
 from bench.report.model import Report
-from bench.report.text import (
-    Grid,
-    columns_grid,
-    flag_notes,
-    group_n,
-    headline_grid,
-    legend,
-    provenance,
-    ranking,
-    reference_grid,
-    timing_grid,
-    title,
-    transfer_grid,
-    transfer_title,
-)
 from bench.report.writers import writer
 
 
-def _escape(text: str) -> str:
+def _escape(cell: str) -> str:
     """A pipe inside a cell would split the column."""
-    return text.replace("|", "\\|")
+    return cell.replace("|", "\\|")
 
 
-def table(grid: Grid) -> str:
+def table(grid: text.Grid) -> str:
     """Cells are pre-formatted text, so tabulate must not re-parse them as numbers."""
     header, rows = grid
     return tabulate([[_escape(t) for t in row] for row in rows], headers=[_escape(h) for h in header],
                     tablefmt="github", disable_numparse=True)
 
 
-def _tables(grid: Grid, wide: bool) -> list[str]:
+def _tables(grid: text.Grid, wide: bool) -> list[str]:
     return [table(grid)] if wide else [table(part) for part in fit(grid, WIDTH)]
 
 
 def render_text(report: Report, width: int = WIDTH, wide: bool = False) -> str:
     """The leaderboard as Markdown; ``width`` wraps the prose (tables fit 120 unless ``wide``)."""
-    sections = [f"# {title(report)}"]
+    sections = [f"# {text.title(report)}"]
     if wide:
-        sections.append(table(columns_grid(report, list(report.columns), flags=report.has_flags)))
+        sections.append(table(text.columns_grid(report, list(report.columns), flags=report.has_flags)))
     else:
-        sections += [wrap(ranking(report), width), table(headline_grid(report))]
-    sections.append(wrap(legend(report), width))
-    notes = flag_notes(report)
+        sections += [wrap(text.ranking(report), width), table(text.headline_grid(report))]
+    sections.append(wrap(text.legend(report), width))
+    notes = text.flag_notes(report)
     if notes:
         sections.append("Flags:\n\n" + "\n".join(wrap(f"{n}. {model}: {text}", width, "   ") for n, model, text in notes))
     for h in report.headlines:
         sections += [f"## Robustness at reference strength: [{h.suite}](../{h.folder}/leaderboard.md)",
                      wrap(f"This suite's columns are its protocol's attacks; a model's robustness is the worst case over a "
-                          f"reference-strength battery, {h.suite}'s:", width), *_tables(reference_grid(h), wide)]
+                          f"reference-strength battery, {h.suite}'s:", width), *_tables(text.reference_grid(h), wide)]
     if not wide:
         for name, columns in threat_groups(report):
-            n = group_n(report, columns)
+            n = text.group_n(report, columns)
             sections += [f"## {name}" + ("" if n is None else f" (n={n})"),
-                         *_tables(columns_grid(report, columns, n_in_header=n is None), wide)]
+                         *_tables(text.columns_grid(report, columns, n_in_header=n is None), wide)]
     for transfer in report.transfers:
-        sections += [f"## {transfer_title(transfer)}", *_tables(transfer_grid(transfer), wide)]
-    sections += ["## Timing (wall time, examples per second)", *_tables(timing_grid(report, report.of_role("attack")), wide)]
-    sections.append(wrap("Provenance: " + "; ".join(f"{k} {v}" for k, v in provenance(report)) + ".", width))
+        sections += [f"## {text.transfer_title(transfer)}", *_tables(text.transfer_grid(transfer), wide)]
+    sections += ["## Timing (wall time, examples per second)", *_tables(text.timing_grid(report, report.of_role("attack")), wide)]
+    sections.append(wrap("Provenance: " + "; ".join(f"{k} {v}" for k, v in text.provenance(report)) + ".", width))
     return "\n\n".join(sections) + "\n"
 
 
