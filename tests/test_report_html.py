@@ -10,17 +10,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
-import matplotlib
+import matplotlib.image
+import matplotlib.pyplot as plt
+import pytest
 
-matplotlib.use("Agg")
-import matplotlib.image  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-
-from bench.report import render  # noqa: E402
-from bench.results import ResultsStore  # noqa: E402
-from browser import IMAGE_CHECK, chromium, chromium_or_skip, console_errors, screenshot, with_script  # noqa: E402
-from test_report import RANKED, results  # noqa: E402,F401  (the hand-made results folder)
+from bench.report import render
+from bench.results import ResultsStore
+from browser import IMAGE_CHECK, chromium, chromium_or_skip, console_errors, screenshot, with_script
+from test_report import RANKED, results  # noqa: F401  (the hand-made results folder)
 
 # After load: click the Model header (sorts descending by name), record the row order.
 SORT_CHECK = """<script>window.addEventListener("load", () => {

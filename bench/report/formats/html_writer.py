@@ -10,7 +10,7 @@ from urllib.parse import quote
 from bench.report import model_page, plots, text
 from bench.report.html_parts import STYLE, ci_bar, page, sort_key, table
 from bench.report.layout import threat_groups
-from bench.report.model import Report
+from bench.report.model import Column, Report
 from bench.report.writers import Files, writer
 
 __all__ = ["STYLE", "body", "render"]
@@ -29,7 +29,7 @@ def _headline(report: Report, base: str) -> str:
     return table(grid, "headline", cells=cells, sort=sort)
 
 
-def _columns(report: Report, columns: list) -> str:
+def _columns(report: Report, columns: list[Column]) -> str:
     grid = text.columns_grid(report, columns)
     cells = [[escape(texts[0])] + [escape(t) + ci_bar(row.figure(c.key)) for t, c in zip(texts[1:], columns)]
              for row, texts in zip(report.rows, grid[1])]
