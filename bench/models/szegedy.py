@@ -108,6 +108,33 @@ class SparseAEClassifier(_Decayed):
         self.lambdas = [float(lambdas[0])]
         self._freeze(True)
 
+    def _pretrain_lbfgs(self, train_x: torch.Tensor, spec: dict[str, Any], device: torch.device, folder: Any) -> dict[str, Any]:
+        """The same objective on the whole training set at once (its sparsity term needs the mean
+        activation over all of it), minimised to convergence."""
+        from pathlib import Path
+
+        from bench.train.full_batch import lbfgs_spec, minimize
+
+        rho, beta, wd = float(spec.get("rho", 0.05)), float(spec.get("beta", 3.0)), float(spec.get("weight_decay", 3e-3))
+        opts = lbfgs_spec(spec.get("lbfgs"), "training.pretrain")
+        opts["batch"] = len(train_x)
+        torch.manual_seed(int(spec.get("seed", 0)))
+        self._freeze(False)
+        x = train_x.to(device)
+        meta = minimize("pretrain", self, [*self.encoder.parameters(), *self.decoder.parameters()],
+                        lambda rows: self.pretrain_loss(x[rows], rho, beta, wd)[0], len(x), opts, Path(folder))
+        self._freeze(True)
+        with torch.no_grad():
+            recon = float(self.pretrain_loss(x, rho, beta, wd)[1])
+            h = self.features(x)
+        return {
+            "objective": "UFLDL sparse autoencoder: 0.5*||x_hat-x||^2 + beta*KL(rho||rho_hat) + wd/2*||W||^2, sigmoid decoder",
+            "optimizer": "lbfgs (full batch)", "iters": meta["iters"], "converged": meta["converged"], "reason": meta["reason"],
+            "rho": rho, "beta": beta, "weight_decay": wd, "final_reconstruction": round(recon, 4),
+            "mean_activation": round(float(h.mean()), 4), "curve": meta["curve"][:: max(1, len(meta["curve"]) // 40)],
+            "wall_time_s": meta["wall_time_s"],
+        }
+
     def _freeze(self, frozen: bool) -> None:
         for p in [*self.encoder.parameters(), *self.decoder.parameters()]:
             p.requires_grad_(not frozen)
@@ -134,10 +161,13 @@ class SparseAEClassifier(_Decayed):
         reg = 0.5 * wd * (self.encoder.weight.pow(2).sum() + self.decoder.weight.pow(2).sum())
         return recon + beta * kl + reg, recon
 
-    def pretrain(self, train_x: torch.Tensor, spec: dict[str, Any], device: torch.device) -> dict[str, Any]:
-        """Unsupervised pre-training of the encoder/decoder (minibatch Adam, cosine lr), seeded by
-        ``spec['seed']``; a few minutes on one CPU core, so it is simply redone if interrupted.
-        Returns what the trainer records."""
+    def pretrain(self, train_x: torch.Tensor, spec: dict[str, Any], device: torch.device, folder: Any = None) -> dict[str, Any]:
+        """Unsupervised pre-training of the encoder/decoder, seeded by ``spec['seed']``: minibatch
+        Adam with a cosine lr (a few minutes, redone if interrupted), or with ``optimizer: lbfgs``
+        full-batch L-BFGS to convergence of the objective (resumable in ``folder``). Returns what
+        the trainer records."""
+        if spec.get("optimizer") == "lbfgs":
+            return self._pretrain_lbfgs(train_x, spec, device, folder)
         t0 = time.time()
         epochs, bs = int(spec.get("epochs", 20)), int(spec.get("batch_size", 256))
         lr, seed = float(spec.get("lr", 1e-3)), int(spec.get("seed", 0))

@@ -71,7 +71,9 @@ def _make_optimizer(params: list[torch.nn.Parameter], r: dict[str, Any]) -> torc
         return torch.optim.Adam(params, lr=r["lr"], weight_decay=float(r.get("weight_decay", 0.0)))
     if r["optimizer"] == "sgd":
         return torch.optim.SGD(params, lr=r["lr"], momentum=float(r.get("momentum", 0.9)))
-    raise BenchError(f"unknown optimizer {r['optimizer']!r} (adam, sgd)")
+    if r["optimizer"] == "lbfgs":  # used by the full-batch path; the minibatch loop never steps it
+        return torch.optim.SGD(params, lr=0.0)
+    raise BenchError(f"unknown optimizer {r['optimizer']!r} (adam, sgd, lbfgs)")
 
 
 def _code_regulariser(model: torch.nn.Module, r: dict[str, Any]) -> torch.Tensor | None:
@@ -168,6 +170,8 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
     meta = meta or load_state(folder, model, opts) or {"step": 0, "wall_time_s": 0.0, "epochs_done": 0}
     if r.get("pretrain") and hasattr(model, "pretrain") and int(meta["step"]) == 0 and not meta.get("pretrained"):
         meta = _pretrain(model, x_all, r, dev, folder, opts, meta)
+    if r["optimizer"] == "lbfgs":
+        return _train_full_batch(card, model, r, x_all, y_all, test, dev, folder, meta)
     step = int(meta["step"])
     wall = float(meta["wall_time_s"])
     log_path = folder / "log.jsonl"
@@ -274,7 +278,7 @@ def _pretrain(model: Any, x: torch.Tensor, r: dict[str, Any], dev: torch.device,
     """Unsupervised pre-training (recipe ``pretrain: {...}``, model method ``pretrain(train_x, spec,
     device)`` returning a record), once, before supervised step 0. The result is saved as training
     state right away, so a resumed run never redoes it (an interrupted pre-training restarts)."""
-    record = dict(model.pretrain(x, dict(r["pretrain"]), dev) or {})
+    record = dict(model.pretrain(x, dict(r["pretrain"]), dev, folder=folder) or {})
     meta = {**meta, "pretrained": record, "wall_time_s": float(meta["wall_time_s"]) + float(record.get("wall_time_s", 0.0))}
     save_state(folder, model, opts, meta)
     with open(folder / "log.jsonl", "a") as fh:
@@ -289,7 +293,28 @@ def _subset_indices(spec: dict[str, Any], n: int) -> torch.Tensor:
     return torch.from_numpy(np.sort(np.array_split(perm, parts)[int(spec["part"])]))
 
 
-def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: float, test: Any, dev: torch.device, epochs: int) -> dict[str, Any]:
+def _train_full_batch(card: Card, model: torch.nn.Module, r: dict[str, Any], x: torch.Tensor, y: torch.Tensor, test: Any,
+                      dev: torch.device, folder: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """``optimizer: lbfgs``: the mean objective over the whole training set, minimised by L-BFGS to
+    convergence (Szegedy et al.'s recipe); no augmentation (it would change the objective per call)."""
+    from bench.train.full_batch import lbfgs_spec, minimize
+
+    if float(r["noise_std"]) or float(r["max_shift_px"]) or float(r["max_rot_deg"]) or r["hflip"] or r.get("adversarial"):
+        raise BenchError(f"{card.path}: training: optimizer lbfgs minimises a fixed objective; set noise_std, max_shift_px, "
+                         f"max_rot_deg to 0 and drop hflip/adversarial")
+    spec = lbfgs_spec(r.get("lbfgs"), f"{card.path}: training")
+    xd, yd, n = x.to(dev), y.to(dev), len(y)
+    test_err = lambda: {"test_error": 1.0 - evaluate(model, test.x, test.y, dev)}  # noqa: E731 (recorded, never used to stop)
+    out = minimize(card.id, model, list(model.parameters()), lambda rows: model.loss(xd[rows], yd[rows]) * ((rows.stop - rows.start) / n),
+                   n, spec, folder, report=test_err)
+    record = {"optimizer": "lbfgs (full batch, strong Wolfe line search)", "iters": out["iters"], "converged": out["converged"],
+              "stopped_by": out["reason"], "final_objective": out["curve"][-1]["objective"] if out["curve"] else None,
+              "curve": out["curve"][:: max(1, len(out["curve"]) // 40)] + out["curve"][-1:]}
+    return _finish(card, model, r, float(meta["wall_time_s"]) + out["wall_time_s"], test, dev, int(r["epochs"]), {"lbfgs_result": record})
+
+
+def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: float, test: Any, dev: torch.device, epochs: int,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
     model.eval()
     ckpt = card.checkpoint_path
     save_tensors(ckpt, {k: v for k, v in model.state_dict().items()})
@@ -302,6 +327,7 @@ def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: floa
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {platform.processor() or 'cpu'}",
         "device": str(dev),
         "torch": str(torch.__version__),
+        **(extra or {}),
     })
     data["training"] = training
     data["parameters"] = sum(p.numel() for p in model.parameters())
@@ -310,9 +336,9 @@ def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: floa
     measured.update({"clean_accuracy": round(acc, 4), "n": len(test.y), "split": f"{card.dataset} test"})
     data["measured"] = measured
     card.path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
-    state = card.folder / "training" / "state.safetensors"
-    if state.exists():
-        state.unlink()
+    for name in ("state.safetensors", f"{card.id}.safetensors", "pretrain.safetensors"):  # resume state, not results
+        if (card.folder / "training" / name).exists():
+            (card.folder / "training" / name).unlink()
     meta = {"finished": True, "wall_time_s": elapsed, "clean_accuracy": acc, "epochs_done": epochs}
     (card.folder / "training" / "state.json").write_text(json.dumps(meta, indent=1))
     return meta
