@@ -244,3 +244,11 @@ def test_model_option_must_name_a_suite_model(tmp_path: Path, capsys: pytest.Cap
     code = main(["blindspots", str(_suite(tmp_path)), "--model", "qda", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1 and "--model qda: not in" in err
+
+
+def test_validate_knows_a_study_file_and_run_sends_it_to_blindspots() -> None:
+    study = Path(__file__).resolve().parents[1] / "suites" / "blindspots_mnist.yaml"
+    ok = subprocess.run([sys.executable, "-m", "bench.cli", "validate", str(study)], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and ok.stdout.strip().endswith(": ok"), ok.stderr
+    run = subprocess.run([sys.executable, "-m", "bench.cli", "run", str(study)], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "Traceback" not in run.stderr and "bench blindspots" in run.stderr

@@ -71,6 +71,16 @@ def config_digest(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def is_blindspot_study(path: str | Path) -> bool:
+    """A blind-spot study file names encodings instead of attacks (so `bench validate` and
+    `bench run` can tell it from an attack suite)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "encodings" in data and "attacks" not in data
+
+
 def load_suite(path: str | Path) -> BlindSpotSuite:
     """Read and validate ``path``; every problem found is reported at once."""
     from bench.blindspots.encodings import ENCODINGS

@@ -15,6 +15,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import Runner
     from bench.suite import load_suite
 
+    from bench.blindspots.suite import is_blindspot_study
+
+    if is_blindspot_study(args.suite):
+        raise BenchError(f"{args.suite}: a blind-spot study, not an attack suite: run it with `bench blindspots {args.suite}`")
     suite = load_suite(Path(args.suite))
     if args.out:
         suite.out_dir = Path(args.out)

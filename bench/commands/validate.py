@@ -9,10 +9,14 @@ from bench.errors import ValidationError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from bench.blindspots.suite import is_blindspot_study
     from bench.suite import validate_suite_file
 
     problems: list[str] = []
     for f in args.files:
+        if is_blindspot_study(Path(f)):
+            problems += _blindspot_problems(Path(f))
+            continue
         found = validate_suite_file(Path(f))
         problems += found or _model_problems(Path(f))
     if problems:
@@ -20,6 +24,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for f in args.files:
         print(f"{f}: ok")
     return 0
+
+
+def _blindspot_problems(path: Path) -> list[str]:
+    from bench.blindspots.suite import load_suite
+
+    try:
+        load_suite(path)
+    except ValidationError as exc:
+        return list(exc.problems)
+    return []
 
 
 def _model_problems(path: Path) -> list[str]:
