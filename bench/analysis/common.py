@@ -110,9 +110,14 @@ def save_json(path: Path, data: Any) -> Path:
 
 def show_image(ax: Axes, image: np.ndarray | torch.Tensor, title: str = "", cmap: str = "gray",
                vmin: float = 0.0, vmax: float = 1.0) -> None:
-    """One (1,H,W) or (H,W) image on an axis with no ticks."""
+    """One (C,H,W) or (H,W) image on an axis with no ticks: grey for one channel, RGB for three
+    when the values are pixels (vmin >= 0), else (a signed difference) the channel mean in ``cmap``."""
     img = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-    ax.imshow(img.reshape(img.shape[-2:]), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    if img.ndim == 3 and img.shape[0] == 3 and vmin >= 0:
+        ax.imshow(np.clip((img.transpose(1, 2, 0) - vmin) / (vmax - vmin), 0, 1), interpolation="nearest")
+    else:
+        flat = img.mean(0) if img.ndim == 3 else img
+        ax.imshow(flat.reshape(flat.shape[-2:]), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
