@@ -82,7 +82,7 @@ class _Counter:
 def torchattacks_generate(model: Classifier, kind: str, x: torch.Tensor, y: torch.Tensor, p: dict[str, Any], ctx: Context) -> torch.Tensor:
     import torchattacks
 
-    surf = model.surface(p.get("surface", "logprob")).eval()
+    surf = model.surface(p["surface"]).eval()
     if kind == "pgd_linf":
         atk = torchattacks.PGD(surf, eps=p["eps"], alpha=p["step_size"], steps=p["steps"], random_start=p["random_start"])
     else:
@@ -95,23 +95,30 @@ def benchmark(model: Classifier, x: torch.Tensor, y: torch.Tensor, kind_name: st
               backends: list[str], batch_size: int, device: torch.device, seed: int = 0) -> list[PerfRow]:
     kind = get_kind(kind_name)
     p = kind.resolve(params)
-    per_pass = flops_per_example(model, p.get("surface", "logprob"))
+    per_pass = flops_per_example(model, p["surface"])
     rows = []
     for backend in backends:
         if backend == "torchattacks" and importlib.util.find_spec("torchattacks") is None:
             continue
         ctx = Context(device=device, seed=seed, batch_size=batch_size)
-        t = time.perf_counter()
-        with _Counter(model) as count:
-            if backend == "torchattacks":
-                x_adv = torchattacks_generate(model, kind_name, x, y, p, ctx)
-            else:
-                x_adv = kind.generate(model, kind.prepare(x, y, p, ctx, torch.arange(len(y))), y, p, backend, ctx)
-        secs = time.perf_counter() - t
-        v = verify(model, x, x_adv.cpu(), y, kind.threat(p), device)
+        timed: dict[str, float] = {}
+
+        def generate(x_ref: torch.Tensor, y_: torch.Tensor, backend: str = backend, ctx: Context = ctx) -> torch.Tensor:
+            """The backend's candidates, timed and counted (the harness's verification is not)."""
+            t = time.perf_counter()
+            with _Counter(model) as count:
+                if backend == "torchattacks":
+                    out = torchattacks_generate(model, kind_name, x_ref, y_, p, ctx)
+                else:
+                    out = kind.generate(model, x_ref, y_, p, backend, ctx)
+            timed.update(seconds=time.perf_counter() - t, examples=count.examples)
+            return out
+
+        v = kind.attack(model, x, y, p, backend, ctx, generate=generate).verdict
+        secs = timed["seconds"]
         correct = max(int(v.ref_correct.sum()), 1)
         rows.append(PerfRow(backend, secs, len(y) / secs, v.stats["verified"] / correct, float(v.robust.float().mean()),
-                            per_pass * count.examples / secs / 1e9, count.examples / len(y)))
+                            per_pass * timed["examples"] / secs / 1e9, timed["examples"] / len(y)))
     return rows
 
 
@@ -126,7 +133,7 @@ def profile_native(model: Classifier, x: torch.Tensor, y: torch.Tensor, kind_nam
     ctx = Context(device=device, seed=0, batch_size=batch_size)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=acts) as prof:
-        kind.generate(model, kind.prepare(x, y, p, ctx, torch.arange(len(y))), y, p, "native", ctx)
+        kind.attack(model, x, y, p, "native", ctx)
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return str(prof.key_averages().table(sort_by=sort, row_limit=rows))
 
@@ -150,16 +157,25 @@ def autoattack_comparison(model: Classifier, x: torch.Tensor, y: torch.Tensor, i
     threat = {"norm": "linf", "eps": eps}
     rows = []
     t0 = time.perf_counter()
-    shipped = torchattacks_backend.autoattack(model, x, y, ctx=Context(device=device, seed=0, batch_size=batch_size), eps=eps)
+    shipped = torchattacks_backend.autoattack(model, x, y, ctx=Context(device=device, seed=0, batch_size=batch_size), norm="linf",
+                                              eps=eps, version="standard", surface="logprob")
     seconds = time.perf_counter() - t0
     v = verify(model, x, shipped, y, threat, device, batch_size)
     rows.append(CascadeRow("torchattacks AutoAttack(version='standard') as shipped", seconds, float(v.robust.float().mean()), v.robust, {}))
     for names in presets:
         params = kind.resolve({"eps": eps, "presets": names})
-        t0 = time.perf_counter()
-        out = kind.generate(model, x, y, params, None, Context(device=device, seed=0, batch_size=batch_size, index=index))
-        seconds = time.perf_counter() - t0
-        v = verify(model, x, out.x, y, threat, device, batch_size)
+        ctx = Context(device=device, seed=0, batch_size=batch_size, index=index)
+        timed: dict[str, float] = {}
+
+        def generate(x_ref: torch.Tensor, y_: torch.Tensor, params: dict[str, Any] = params, ctx: Context = ctx) -> Any:
+            t0 = time.perf_counter()
+            out = kind.generate(model, x_ref, y_, params, None, ctx)
+            timed["seconds"] = time.perf_counter() - t0
+            return out
+
+        done = kind.attack(model, x, y, params, None, ctx, generate=generate, verify_batch=batch_size)
+        seconds = timed["seconds"]
+        v, out = done.verdict, done.candidates
         rows.append(CascadeRow(f"cascade {'+'.join(names)}", seconds, float(v.robust.float().mean()), v.robust,
                                kind.details(out.tensors, out.stats, v, params)["members"]))
     return rows

@@ -104,10 +104,11 @@ class RayExecutor:
         for job in jobs:
             model = runner.model(job.model_id)  # the driver verifies each cell, so it holds the model too
             ctx = runner.context(job, model)
-            x_ref, y = runner.examples(job, ctx)
+            x, y = runner.examples(job)
+            x_ref = job.kind.prepare(x, y, job.cfg.params, ctx, job.indices)  # what the workers attack
             bounds = shard_bounds(len(y), job.kind.shard_examples)
             key = f"{job.model_id}/{job.cfg.id}"
-            plans[key] = {"job": job, "x_ref": x_ref, "y": y, "bounds": bounds, "left": len(bounds), "resumed": 0, "where": []}
+            plans[key] = {"job": job, "ctx": ctx, "bounds": bounds, "left": len(bounds), "resumed": 0, "where": []}
             for start, stop in bounds:
                 saved = None if runner.force else runner.store.read_shard(job.model_id, job.cfg.id, start, stop, job.config_hash)
                 if saved is not None:
@@ -158,7 +159,8 @@ class RayExecutor:
         return computed, failed
 
     def _finish(self, runner: Runner, plan: dict[str, Any], computed: list[str]) -> None:
-        """Every shard of the cell is in the store: assemble, verify in the driver, write."""
+        """Every shard of the cell is in the store: assemble, verify in the driver (the kind's final
+        ``attack``, its candidates the stored shards), write."""
         job: Job = plan["job"]
         parts = []
         for start, stop in plan["bounds"]:
@@ -168,7 +170,7 @@ class RayExecutor:
             parts.append(unpack_shard(saved))
         cand = merge_shards(parts)
         model = runner.model(job.model_id)
-        verdict = runner.verified(job, model, plan["x_ref"], plan["y"], cand)
+        verdict = runner.verified(job, runner.attempt(job, model, plan["ctx"], lambda x_ref, y: cand))
         compute = sum(w["seconds"] for w in plan["where"])  # the workers' time on it, not the time it waited in the queue
         runner.write(job, verdict, compute, {"shards": len(plan["bounds"]), "shards_resumed": plan["resumed"],
                                                                "executor": "ray", "ran_on": plan["where"]})

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from bench import zoo
 from bench.attacks import Context, get_kind
-from bench.attacks.base import Candidates, CellKind
+from bench.attacks.base import Attempt, Candidates, CellKind, Generate
 from bench.attacks.spec import hashed_params
 from bench.batch_size import batch_size_for
 from bench.data import load
@@ -35,7 +35,6 @@ from bench.provenance import cell_provenance, git_commit, machine, package_versi
 from bench.results import ResultsStore, atomic_write_json, atomic_write_text
 from bench.stats import proportion_interval
 from bench.suite import AttackConfig, Suite
-from bench.verify import verify
 
 
 def attack_seed(suite_seed: int, attack_id: str) -> int:
@@ -262,12 +261,18 @@ class Runner:
                        status=None if bar is None else bar.set_postfix_str,
                        extra={"store": self.store, "models": self.model_ids, "suite": self.suite, "data_dir": self.data_dir})
 
-    def examples(self, job: Job, ctx: Context) -> tuple[torch.Tensor, torch.Tensor]:
-        """The reference inputs (after the kind's ``prepare``) and labels of a per-example cell."""
+    def examples(self, job: Job) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inputs (before the kind's ``prepare``) and labels of a per-example cell."""
         assert job.indices is not None
         split = load(self.suite.dataset, job.cfg.examples.split, self.data_dir)
-        x, y = split.x[job.indices], split.y[job.indices]
-        return job.kind.prepare(x, y, job.cfg.params, ctx, job.indices), y
+        return split.x[job.indices], split.y[job.indices]
+
+    def attempt(self, job: Job, model: Any, ctx: Context, generate: Generate) -> Attempt:
+        """The kind's final ``attack`` (prepare -> generate -> verify) on a per-example cell, its
+        candidates made by ``generate(x_ref, y)`` (shard by shard, here or on workers)."""
+        x, y = self.examples(job)
+        return job.kind.attack(model, x, y, job.cfg.params, job.cfg.backend, ctx, index=job.indices, generate=generate,
+                               verify_batch=max(self.suite.batch_size, 500))
 
     def _cell(self, model_id: str, cfg: AttackConfig) -> bool:
         """Compute one cell unless it is complete, in this process; returns True when computed."""
@@ -285,18 +290,24 @@ class Runner:
             bar.close()
             self.write(job, Verdict(out.value, out.n, out.count, out.tensors, {}, out.extra), time.time() - t0, {})
             return True
-        x_ref, y = self.examples(job, ctx)
-        cand, shards = self._shards(model, model_id, cfg, job.kind, x_ref, y, job.indices, ctx, job.config_hash, bar)
-        bar.close()
-        self.write(job, self.verified(job, model, x_ref, y, cand), time.time() - t0, shards)
+        shards: dict[str, int] = {}
+
+        def generate(x_ref: torch.Tensor, y: torch.Tensor) -> Candidates:
+            assert job is not None and job.indices is not None
+            cand, info = self._shards(model, model_id, cfg, job.kind, x_ref, y, job.indices, ctx, job.config_hash, bar)
+            bar.close()
+            shards.update(info)
+            return cand
+
+        self.write(job, self.verified(job, self.attempt(job, model, ctx, generate)), time.time() - t0, shards)
         return True
 
-    def verified(self, job: Job, model: Any, x_ref: torch.Tensor, y: torch.Tensor, cand: Candidates) -> Verdict:
-        """The harness's verdict on a per-example cell's candidates (recomputed predictions,
-        budget, range), with the tensors and statistics its cell keeps."""
+    def verified(self, job: Job, attempt: Attempt) -> Verdict:
+        """A per-example cell's figures from the harness's verdict on its candidates (recomputed
+        predictions, budget, range), with the tensors and statistics the cell keeps."""
         kind, cfg = job.kind, job.cfg
+        x_ref, y, cand, v = attempt.x_ref, attempt.y, attempt.candidates, attempt.verdict
         x_cand = cand.x
-        v = verify(model, x_ref, x_cand, y, kind.threat(cfg.params), self.device, max(self.suite.batch_size, 500))
         n, count = len(y), int(v.robust.sum())
         tensors = {"index": job.indices, "label": y, "robust": v.robust, "ref_correct": v.ref_correct, "pred": v.pred,
                    "linf": v.linf, "l2": v.l2}

@@ -24,8 +24,7 @@ def robust_accuracy(model_id: str, kind: str, backend: str, params: dict, n: int
     k = get_kind(kind)
     p = k.resolve(params)
     ctx = Context(device=torch.device("cpu"), seed=0, batch_size=50)
-    x_adv = k.generate(model, x, y, p, backend, ctx)
-    return float(verify(model, x, x_adv, y, k.threat(p), torch.device("cpu")).robust.float().mean())
+    return float(k.attack(model, x, y, p, backend, ctx).verdict.robust.float().mean())
 
 
 def test_pgd_backends_agree_within_a_few_points(tiny_zoo: Path) -> None:

@@ -64,6 +64,11 @@ class MaskedCode(Classifier):
         return self.words
 
 
+def pgd(given: dict) -> dict:
+    """L-inf PGD parameters as the kind resolves them (the backends take no defaults of their own)."""
+    return {"norm": "linf", **get_kind("pgd_linf").resolve(given)}
+
+
 def robust(model: Classifier, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor, eps: float) -> torch.Tensor:
     return verify(model, x, adv, y, {"norm": "linf", "eps": eps}, CPU, 100).robust
 
@@ -71,12 +76,12 @@ def robust(model: Classifier, x: torch.Tensor, y: torch.Tensor, adv: torch.Tenso
 def test_a_targeted_attack_finds_the_boundary_an_untargeted_one_misses() -> None:
     model = TargetOnly().eval()
     x, y = torch.full((4, 1, 1, 2), 0.5), torch.zeros(4, dtype=torch.long)
-    params = {"norm": "linf", "eps": 0.3, "steps": 50, "step_size": 0.03, "random_start": False, "loss": "margin"}
+    params = pgd({"eps": 0.3, "steps": 50, "step_size": 0.03, "random_start": False, "loss": "margin"})
     untargeted = native.pgd_batch(model, x, y, **params)
     assert robust(model, x, y, untargeted, 0.3).all()  # stuck on the unreachable class 1
-    top1 = native.pgd_batch(model, x, y, **params, targets=1)
+    top1 = native.pgd_batch(model, x, y, **{**params, "targets": 1})
     assert robust(model, x, y, top1, 0.3).all()  # the most likely other class only: still stuck
-    top2 = native.pgd_batch(model, x, y, **params, targets=2)
+    top2 = native.pgd_batch(model, x, y, **{**params, "targets": 2})
     assert not robust(model, x, y, top2, 0.3).any()  # the second target breaks every example
     assert (model.log_probs(top2).argmax(1) == 2).all()
 
@@ -86,13 +91,13 @@ def test_the_codeword_attack_breaks_a_code_model_whose_decoder_masks_gradients(t
     model = MaskedCode(lin.fc).eval()
     split = load_mnist("test")
     x, y = split.x[:40], split.y[:40]
-    base = {"norm": "linf", "eps": 0.3, "steps": 40, "step_size": 0.03}
+    base = pgd({"eps": 0.3, "steps": 40, "step_size": 0.03})
     plain = native.pgd_batch(model, x, y, **base)  # CE on the masked log-probabilities
-    word = native.pgd_batch(model, x, y, **base, loss="codeword", targets=3)
+    word = native.pgd_batch(model, x, y, **{**base, "loss": "codeword", "targets": 3})
     r_plain, r_word = robust(model, x, y, plain, 0.3).float().mean(), robust(model, x, y, word, 0.3).float().mean()
     assert r_word <= 0.1 and r_plain >= r_word + 0.5, (float(r_plain), float(r_word))
     with pytest.raises(ValueError):
-        native.pgd_batch(lin, x, y, **base, loss="codeword", targets=3)  # no code: refused
+        native.pgd_batch(lin, x, y, **{**base, "loss": "codeword", "targets": 3})  # no code: refused
 
 
 def test_validate_refuses_codeword_without_targets_and_targets_off_native() -> None:
@@ -199,7 +204,8 @@ def test_autoattack_preset_is_never_weaker_than_torchattacks_autoattack(tiny_zoo
                          Context(device=CPU, seed=0, batch_size=30, index=torch.arange(500, 530)))
     from bench.attacks.backends import torchattacks_backend
 
-    theirs = torchattacks_backend.autoattack(model, x, y, ctx=Context(device=CPU, seed=0, batch_size=30), eps=eps)
+    theirs = torchattacks_backend.autoattack(model, x, y, ctx=Context(device=CPU, seed=0, batch_size=30), norm="linf", eps=eps,
+                                             version="standard", surface="logprob")
     r_ours, r_theirs = robust(model, x, y, ours.x, eps), robust(model, x, y, theirs, eps)
     assert int((r_ours & ~r_theirs).sum()) <= len(y) // 100
     assert 0 < int(r_theirs.sum()) < len(y), int(r_theirs.sum())  # the attack has work to do

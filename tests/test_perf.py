@@ -11,7 +11,7 @@ import yaml
 from torch import nn
 
 from bench import batch_size as bsz
-from bench.attacks import Context
+from bench.attacks import Context, get_kind
 from bench.attacks.backends import common, native
 from bench.models.base import Classifier
 
@@ -117,7 +117,7 @@ def test_channels_last_is_restored_and_changes_no_verdict() -> None:
     assert w.is_contiguous()
     x, y = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
     ctx = Context(device=torch.device("cpu"), seed=0, batch_size=8)
-    params = {"norm": "linf", "eps": 0.05, "steps": 5, "step_size": 0.01}
+    params = {"norm": "linf", **get_kind("pgd_linf").resolve({"eps": 0.05, "steps": 5, "step_size": 0.01})}
     with common.channels_last(model) as on:
         assert on and model.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert model.net[0].weight.is_contiguous()
@@ -136,7 +136,7 @@ def test_pgd_reads_host_every_k_steps_with_the_same_result(tiny_zoo: Path, every
     model = zoo.load("tiny-linear")
     split = load_mnist("test")
     x, y = split.x[:60], split.y[:60]
-    params = {"norm": "linf", "eps": 0.08, "steps": 28, "step_size": 0.01}
+    params = {"norm": "linf", **get_kind("pgd_linf").resolve({"eps": 0.08, "steps": 28, "step_size": 0.01})}
     reads = {}
     outs = {}
     for k in (1, every):

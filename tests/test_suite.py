@@ -455,7 +455,7 @@ def test_a_late_parameter_at_its_default_keeps_config_hashes() -> None:
 
     params = {"steps": 10, "binary_search_steps": 2, "initial_const": 0.01, "confidence": 0.0, "lr": 0.01,
               "surface": "logprob", "abort_early": True}
-    cfg = AttackConfig("cw", "cw_l2", "native", params, ExampleSelection("test", 3), "CW", {})
+    cfg = AttackConfig("cw", "cw_l2", "native", params, ExampleSelection("test", 3), "CW")
     h = config_hash(cfg, torch.arange(3), "ab", 0, "mnist")
     assert config_hash(dataclasses.replace(cfg, params={**params, "minimize": True}), torch.arange(3), "ab", 0, "mnist") == h
     assert config_hash(dataclasses.replace(cfg, params={**params, "minimize": False}), torch.arange(3), "ab", 0, "mnist") != h

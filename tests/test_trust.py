@@ -144,7 +144,7 @@ def test_progress_counts_examples_as_they_settle_inside_a_batch(tiny_zoo: Path) 
     model = zoo.load("tiny-linear")
     split = load_mnist("test")
     x, y = split.x[:40], split.y[:40]
-    for fn, params in [(native.pgd, {"norm": "linf", "eps": 0.3, "steps": 20, "step_size": 0.02}),
+    for fn, params in [(native.pgd, {"norm": "linf", **get_kind("pgd_linf").resolve({"eps": 0.3, "steps": 20, "step_size": 0.02})}),
                        (native.cw_l2, {**get_kind("cw_l2").resolve({"steps": 40, "binary_search_steps": 3, "lr": 0.05}), "minimize": False})]:
         ticks: list[int] = []
         ctx = Context(device=torch.device("cpu"), seed=0, batch_size=40, progress=ticks.append)

@@ -8,13 +8,14 @@ The harness, not the attack, owns the verdict: a kind returns candidate inputs, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, final
 
 import torch
 
 from bench.attacks.spec import Param, resolve_params, validate_params
 from bench.models.base import Classifier
 from bench.registry import Registry
+from bench.verify import Verdict, verify
 
 BACKENDS = ("art", "foolbox", "native", "torchattacks")
 
@@ -45,7 +46,8 @@ class Context:
 
 
 class AttackKind:
-    """Base class; subclasses set the ClassVars and implement :meth:`generate`."""
+    """Base class; subclasses set the ClassVars and implement :meth:`generate` (and optionally
+    :meth:`prepare`); callers use the final :meth:`attack`, never the steps one by one."""
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
@@ -69,6 +71,28 @@ class AttackKind:
     # cell or gallery reads them; a cell of 1,000 MNIST images is 3.1 MB): re-run it to get them.
     keeps_images: ClassVar[bool] = True
     backend_op: ClassVar[str] = ""  # the backends' operation it runs (pgd, cw_l2); validation asks them
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "attack" in vars(cls):
+            raise TypeError(f"{cls.__name__}: AttackKind.attack is final (override prepare or generate)")
+
+    @final
+    def attack(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None,
+               ctx: Context, *, index: torch.Tensor | None = None, generate: Generate | None = None,
+               verify_batch: int = 500) -> Attempt:
+        """prepare -> generate -> verify: the one sequence by which a candidate can count (foolbox's
+        final ``__call__``). ``generate(x_ref, y)``, when given, replaces the kind's own
+        ``generate`` on the whole batch (the runner's resumable shards, a timed benchmark); the
+        verdict is the harness's either way."""
+        if index is None:
+            index = ctx.index if ctx.index is not None else torch.arange(len(y))
+        x_ref = self.prepare(x, y, params, ctx, index)
+        out = generate(x_ref, y) if generate is not None else self.generate(model, x_ref, y, params, backend, ctx)
+        cand = out if isinstance(out, Candidates) else Candidates(out)
+        cand = Candidates(cand.x.detach().cpu(), {k: v.cpu() for k, v in cand.tensors.items()}, dict(cand.stats))
+        verdict = verify(model, x_ref, cand.x, y, self.threat(params), ctx.device, verify_batch)
+        return Attempt(x_ref, y, cand, verdict)
 
     def depends_on(self, params: dict[str, Any], models: list[str], model_id: str | None = None) -> list[tuple[str, str]]:
         """(model, attack id) cells this kind reads for ``model_id``; their hashes enter its cell's hash."""
@@ -107,6 +131,25 @@ class Candidates:
     x: torch.Tensor
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
+
+
+Generate = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | Candidates"]
+
+
+@dataclass
+class Attempt:
+    """What :meth:`AttackKind.attack` did to a batch: the reference inputs it measured from, the
+    candidates, and the harness's verdict on them."""
+
+    x_ref: torch.Tensor
+    y: torch.Tensor
+    candidates: Candidates
+    verdict: Verdict
+
+    @property
+    def broken(self) -> torch.Tensor:
+        """Per example: right on the reference input, and a verified adversarial found."""
+        return self.verdict.ref_correct & ~self.verdict.robust
 
 
 KINDS: Registry[AttackKind] = Registry("attack kind")

@@ -233,19 +233,16 @@ def masking_sanity(model: Classifier, x: torch.Tensor, y: torch.Tensor, seed: in
     """Quick gradient-masking sanity check (Carlini et al. 2019's basic checks): PGD accuracy must
     not increase with eps, and an unbounded PGD (eps 1.0, the whole [0,1] cube) must drive the
     accuracy to near 0. PGD starts from the clean image (no random start), so only the gradients
-    can find the adversarial examples; accuracies are verified (recomputed predictions, budget)."""
-    from bench.attacks.backends.native import pgd_batch
-    from bench.verify import verify
+    can find the adversarial examples; accuracies are verified (the kind's final ``attack``)."""
+    from bench.attacks import Context, get_kind
 
     device = next(model.parameters()).device
+    kind = get_kind("pgd_linf")
     acc: dict[float, float] = {}
     for eps in (*eps_grid, 1.0):
-        torch.manual_seed(seed)
-        x_adv = torch.cat([pgd_batch(model, x[i : i + 250].to(device), y[i : i + 250].to(device), norm="linf", eps=eps,
-                                     steps=steps, step_size=2.5 * eps / steps, random_start=False).cpu()
-                           for i in range(0, len(y), 250)])
-        v = verify(model, x, x_adv, y, {"norm": "linf", "eps": eps}, device, 500)
-        acc[eps] = float(v.robust.float().mean())
+        params = kind.resolve({"eps": eps, "steps": steps, "step_size": 2.5 * eps / steps, "random_start": False})
+        done = kind.attack(model, x, y, params, "native", Context(device=device, seed=seed, batch_size=250))
+        acc[eps] = float(done.verdict.robust.float().mean())
     checks = []
     increases = [(a, b) for a, b in zip(eps_grid, eps_grid[1:]) if acc[b] > acc[a]]
     checks.append(("accuracy does not increase with eps " + ", ".join(f"{e:g}" for e in eps_grid),

@@ -15,8 +15,8 @@ from bench.models.base import Classifier
 logging.getLogger("art").setLevel(logging.WARNING)
 
 # What ART can run (bench.attacks.backends.problems): its PGD maximises the CE loss only.
-SUPPORTS = {"pgd": {"loss": ("ce",), "targets": (0,)}, "cw_l2": {}, "apgd": {"targets": (0,)}, "square": {}}
-LOSSES = {"ce": "cross_entropy", "dlr": "difference_logits_ratio"}
+LOSSES = {"ce": "cross_entropy", "dlr": "difference_logits_ratio"}  # APGD: the kind's names -> ART's
+SUPPORTS = {"pgd": {"loss": ("ce",), "targets": (0,)}, "cw_l2": {}, "apgd": {"loss": tuple(LOSSES), "targets": (0,)}, "square": {}}
 
 
 def classifier(model: Classifier, surface: str, ctx: Context):  # type: ignore[no-untyped-def]
@@ -34,8 +34,9 @@ def classifier(model: Classifier, surface: str, ctx: Context):  # type: ignore[n
 
 
 def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, steps: int, step_size: float,
-        restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True,
-        targets: int = 0) -> torch.Tensor:
+        restarts: int, random_start: bool, surface: str, loss: str, early_stop: bool, targets: int) -> torch.Tensor:
+    """ART's PGD; ``loss`` and ``targets`` are accepted at the values ``SUPPORTS`` declares only
+    (validation refuses the others), ``early_stop`` is ignored (ART runs every step)."""
     from art.attacks.evasion import ProjectedGradientDescentPyTorch
 
     seed_everything(library_seed(ctx))
@@ -53,8 +54,7 @@ def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, no
 
 
 def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, steps: int, binary_search_steps: int,
-          initial_const: float, confidence: float, lr: float, surface: str = "logprob", abort_early: bool = True,
-          minimize: bool = True) -> torch.Tensor:
+          initial_const: float, confidence: float, lr: float, surface: str, abort_early: bool, minimize: bool) -> torch.Tensor:
     """CW-L2 as the library publishes it. ``minimize`` is accepted and ignored: the library always
     keeps minimising after a find; the examples it finds are the same either way."""
     from art.attacks.evasion import CarliniL2Method
@@ -96,12 +96,11 @@ def _generate(attack: Any, x: torch.Tensor, y: torch.Tensor, ctx: Context) -> to
     return run_batched(one, x, y, ctx)
 
 
-def apgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, surface: str = "logprob", loss: str = "ce",
-         **params: Any) -> torch.Tensor:
+def apgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, surface: str, loss: str, **params: Any) -> torch.Tensor:
     seed_everything(library_seed(ctx))
     return _generate(art_apgd_attack(classifier(model, surface, ctx), params, ctx, loss), x, y, ctx)
 
 
-def square(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, surface: str = "logprob", **params: Any) -> torch.Tensor:
+def square(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, surface: str, **params: Any) -> torch.Tensor:
     seed_everything(library_seed(ctx))
     return _generate(art_square_attack(classifier(model, surface, ctx), params, ctx), x, y, ctx)

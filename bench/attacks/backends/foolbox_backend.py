@@ -19,8 +19,9 @@ def fmodel(model: Classifier, surface: str, ctx: Context):  # type: ignore[no-un
 
 
 def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, steps: int, step_size: float,
-        restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True,
-        targets: int = 0) -> torch.Tensor:
+        restarts: int, random_start: bool, surface: str, loss: str, early_stop: bool, targets: int) -> torch.Tensor:
+    """foolbox's PGD; ``loss`` and ``targets`` are accepted at the values ``SUPPORTS`` declares
+    only (validation refuses the others), ``early_stop`` is ignored."""
     import foolbox as fb
 
     seed_everything(library_seed(ctx))
@@ -44,8 +45,7 @@ def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, no
 
 
 def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, steps: int, binary_search_steps: int,
-          initial_const: float, confidence: float, lr: float, surface: str = "logprob", abort_early: bool = True,
-          minimize: bool = True) -> torch.Tensor:
+          initial_const: float, confidence: float, lr: float, surface: str, abort_early: bool, minimize: bool) -> torch.Tensor:
     """CW-L2 as the library publishes it. ``minimize`` is accepted and ignored: the library always
     keeps minimising after a find; the examples it finds are the same either way."""
     import foolbox as fb

@@ -18,7 +18,8 @@ CPU, every 10 on an accelerator), see ``common.sync_interval``.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, ClassVar
 
 import torch
 
@@ -28,27 +29,28 @@ from bench.attacks.backends.common import (
 from bench.attacks.base import Context
 from bench.models.base import Classifier
 
-SUPPORTS: dict[str, dict[str, tuple[object, ...]]] = {"pgd": {}, "cw_l2": {}, "square": {}}  # every parameter value
-
-
 def _loss(scores: torch.Tensor, y: torch.Tensor, loss: str, target: torch.Tensor | None = None,
           words: torch.Tensor | None = None) -> torch.Tensor:
     """Per-example loss to *maximise*. With ``target``: toward that class (CE to it, its margin
     over every other class, or, ``codeword``, the per-bit hinge of the raw code scores toward its
-    code word ``words[target]``)."""
+    code word ``words[target]``). ``loss`` is one of ``LOSSES``, checked when the suite is
+    validated (``codeword`` needs targets: the kind's own check)."""
     if target is None:
+        assert loss != "codeword", "codeword needs targets (the kind's validate refuses it)"
         if loss == "ce":
             return torch.nn.functional.cross_entropy(scores, y, reduction="none")
-        if loss == "margin":
-            return -_margin(scores, y)
-    else:
-        if loss == "ce":
-            return -torch.nn.functional.cross_entropy(scores, target, reduction="none")
-        if loss == "margin":
-            return _margin(scores, target)
-        if loss == "codeword" and words is not None:
-            return -torch.relu(1.0 - words[target] * scores).sum(1)
-    raise ValueError(f"unknown loss {loss!r} (ce, margin; targeted: codeword)")
+        return -_margin(scores, y)
+    if loss == "ce":
+        return -torch.nn.functional.cross_entropy(scores, target, reduction="none")
+    if loss == "margin":
+        return _margin(scores, target)
+    assert words is not None  # codeword: pgd_batch refuses a model without a code
+    return -torch.relu(1.0 - words[target] * scores).sum(1)
+
+
+LOSSES = ("ce", "margin", "codeword")
+# What the native backend runs (bench.attacks.backends.problems): every loss, every other value.
+SUPPORTS: dict[str, dict[str, tuple[object, ...]]] = {"pgd": {"loss": LOSSES}, "cw_l2": {}, "square": {}}
 
 
 def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -88,11 +90,11 @@ def _random_start(x: torch.Tensor, norm: str, eps: float, index: torch.Tensor, s
 
 def pgd_batch(
     model: Classifier, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float, steps: int, step_size: float,
-    restarts: int = 1, random_start: bool = True, surface: str = "logprob", loss: str = "ce", early_stop: bool = True,
+    restarts: int, random_start: bool, surface: str, loss: str, early_stop: bool, targets: int,
     sync_every: int | None = None, index: torch.Tensor | None = None, seed: int = 0,
-    on_settle: Callable[[int], None] | None = None, targets: int = 0, target: torch.Tensor | None = None, salt: str = "pgd",
+    on_settle: Callable[[int], None] | None = None, target: torch.Tensor | None = None, salt: str = "pgd",
 ) -> torch.Tensor:
-    """PGD on one batch. Returns, per example, the first iterate the model misclassifies (early
+    """PGD on one batch, the parameters resolved by the kind (``pgd_params``). Returns, per example, the first iterate the model misclassifies (early
     stop), else the last iterate of the last restart. Success is always judged by the model's
     prediction (log_probs argmax), whatever surface the gradient is taken on.
 
@@ -172,8 +174,8 @@ def pgd_batch(
     return best.detach()
 
 
-def pgd_targeted(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, targets: int, surface: str = "logprob",
-                 loss: str = "margin", on_settle: Callable[[int], None] | None = None, **params: object) -> torch.Tensor:
+def pgd_targeted(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, targets: int, surface: str, loss: str,
+                 on_settle: Callable[[int], None] | None = None, **params: object) -> torch.Tensor:
     """PGD toward each of the ``targets`` most likely other classes in turn (ranked by the clean
     class scores: the attacked surface, or the linear class scores for ``codeword``), each run
     only on the examples every earlier target left unbroken (AutoAttack's APGD-T schedule, and
@@ -192,8 +194,8 @@ def pgd_targeted(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, targets
             break
         index = params.get("index")
         sub = {**params, "index": None if index is None else torch.as_tensor(index)[rows.cpu()]}
-        adv = pgd_batch(model, x[rows], y[rows], surface=surface, loss=loss, target=order[rows, k], salt=f"pgd-t{k + 1}",
-                        on_settle=on_settle, **sub)  # type: ignore[arg-type]
+        adv = pgd_batch(model, x[rows], y[rows], surface=surface, loss=loss, targets=0, target=order[rows, k],
+                        salt=f"pgd-t{k + 1}", on_settle=on_settle, **sub)  # type: ignore[arg-type]
         with torch.no_grad():
             hit = model.log_probs(adv).argmax(1) != y[rows]
         best[rows] = adv  # broken rows keep their adversarial; the others their last iterate (in the ball)
@@ -245,9 +247,96 @@ class _Adam:
         self.m, self.v = self.m[index], self.v[index]
 
 
+@dataclass
+class _CWBatch:
+    """Per-example state of a CW batch across binary-search steps (rows of the whole batch)."""
+
+    best: torch.Tensor  # smallest-L2 adversarial found so far, else the input
+    best_l2: torch.Tensor  # its squared L2 (inf: none found)
+    const: torch.Tensor  # the trade-off constant c of the next search step
+    lower: torch.Tensor  # binary-search bounds on c
+    upper: torch.Tensor
+    retired: torch.Tensor  # settled: wrong at x (distortion 0), or, minimize=False, broken
+
+    def finish(self, rows: _SearchRows, sel: torch.Tensor, minimize: bool) -> None:
+        """Write back the result of the working rows ``sel`` (they leave the search step)."""
+        p, hit = rows.pos[sel], rows.found[sel]
+        self.best[p], self.best_l2[p] = rows.bx[sel], rows.bl2[sel]
+        self.upper[p] = torch.where(hit, torch.minimum(self.upper[p], rows.cs[sel]), self.upper[p])
+        self.lower[p] = torch.where(hit, self.lower[p], torch.maximum(self.lower[p], rows.cs[sel]))
+        if not minimize:
+            self.retired[p] = hit
+
+
+@dataclass
+class _SearchRows:
+    """The rows one binary-search step still optimises, with their per-row tensors: sliced all
+    together when the batch is compacted, so no tensor can be left out of step."""
+
+    pos: torch.Tensor  # rows of the batch
+    w: torch.Tensor  # tanh-space variable
+    xs: torch.Tensor
+    ys: torch.Tensor
+    cs: torch.Tensor
+    bx: torch.Tensor  # local best adversarial and its squared L2
+    bl2: torch.Tensor
+    found: torch.Tensor  # adversarial found in this search step
+    running: torch.Tensor  # not stalled (or, minimize=False, not found)
+    prev: torch.Tensor  # objective at the last abort-early check
+    opt: _Adam
+
+    SLICED: ClassVar[tuple[str, ...]] = ("pos", "w", "xs", "ys", "cs", "bx", "bl2", "found", "running", "prev")
+
+    @classmethod
+    def start(cls, batch: _CWBatch, w0: torch.Tensor, x: torch.Tensor, y: torch.Tensor, pos: torch.Tensor, lr: float) -> _SearchRows:
+        m, dev = len(pos), x.device
+        w = w0[pos].clone()
+        return cls(pos, w, x[pos], y[pos], batch.const[pos], batch.best[pos], batch.best_l2[pos],
+                   torch.zeros(m, dtype=torch.bool, device=dev), torch.ones(m, dtype=torch.bool, device=dev),
+                   torch.full((m,), float("inf"), device=dev), _Adam(w, lr))
+
+    def keep(self, keep: torch.Tensor) -> None:
+        for name in self.SLICED:
+            setattr(self, name, getattr(self, name)[keep])
+        self.opt.keep(keep)
+
+    def compact(self, batch: _CWBatch, minimize: bool) -> bool:
+        """Finish and drop the rows no longer running (a host read); True when none remain."""
+        keep, gone = host_split(self.running)
+        if len(gone):
+            batch.finish(self, gone, minimize)
+            self.keep(keep)
+        return len(self.pos) == 0
+
+
+def _cw_step(model: Classifier, surf: Callable[[torch.Tensor], torch.Tensor], surface: str, rows: _SearchRows, confidence: float,
+             minimize: bool, check_now: bool) -> None:
+    """One Adam step of every running row on ``||x'-x||^2 + c f(x')``, keeping each row's best
+    adversarial; ``check_now``: abort-early's check (a row whose objective stalled stops)."""
+    rows.w.requires_grad_(True)
+    xa = (torch.tanh(rows.w) + 1) / 2
+    scores = surf(xa)
+    l2 = (xa - rows.xs).flatten(1).pow(2).sum(1)
+    per_example = l2 + rows.cs * (_margin(scores, rows.ys) + confidence).clamp_min(0)
+    (g,) = torch.autograd.grad(per_example.sum(), rows.w)
+    with torch.no_grad():
+        xa, l2, per_example = xa.detach(), l2.detach(), per_example.detach()
+        ok = _is_adversarial(model, surface, scores.detach(), xa, rows.ys, confidence) & rows.running
+        better = ok & (l2 < rows.bl2)
+        rows.bl2 = torch.where(better, l2, rows.bl2)
+        rows.bx = torch.where(_rows(better, rows.bx), xa, rows.bx)
+        rows.found = rows.found | ok
+        if not minimize:
+            rows.running = rows.running & ~ok
+        if check_now:
+            rows.running = rows.running & ~(per_example > rows.prev * 0.9999)
+            rows.prev = per_example
+        rows.w = torch.where(_rows(rows.running, rows.w), rows.opt.step(rows.w.detach(), g), rows.w.detach())
+
+
 def cw_l2_batch(
     model: Classifier, x: torch.Tensor, y: torch.Tensor, *, steps: int, binary_search_steps: int, initial_const: float,
-    confidence: float, lr: float, surface: str = "logprob", abort_early: bool = True, minimize: bool = True,
+    confidence: float, lr: float, surface: str, abort_early: bool, minimize: bool,
     sync_every: int | None = None, status: Callable[[str], None] | None = None,
     on_settle: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
@@ -282,85 +371,45 @@ def cw_l2_batch(
     k = sync_interval(dev, sync_every)
     check = max(steps // 10, 1)
     w0 = torch.atanh((x * 2 - 1).clamp(-1 + 1e-6, 1 - 1e-6))
-    const = torch.full((n,), float(initial_const), device=dev)
-    lower = torch.zeros(n, device=dev)
-    upper = torch.full((n,), float("inf"), device=dev)
-    best = x.clone()
     with torch.no_grad():
         retired = _is_adversarial(model, surface, surf(x), x, y, confidence)  # distortion 0: settled
-    best_l2 = torch.full((n,), float("inf"), device=dev).masked_fill(retired, 0.0)
+    batch = _CWBatch(best=x.clone(), best_l2=torch.full((n,), float("inf"), device=dev).masked_fill(retired, 0.0),
+                     const=torch.full((n,), float(initial_const), device=dev), lower=torch.zeros(n, device=dev),
+                     upper=torch.full((n,), float("inf"), device=dev), retired=retired)
     settled = host_int(retired.sum()) if on_settle is not None else 0
     if on_settle is not None:
         on_settle(settled)
     for search in range(binary_search_steps):
-        pos = host_indices(~retired)  # rows of the batch still searched
+        pos = host_indices(~batch.retired)  # rows of the batch still searched
         if len(pos) == 0:
             break
-        w, xs, ys, cs = w0[pos].clone(), x[pos], y[pos], const[pos]
-        bx, bl2 = best[pos], best_l2[pos]  # local best adversarial and its squared L2
-        found = torch.zeros(len(pos), dtype=torch.bool, device=dev)  # adversarial found in this search step
-        running = torch.ones(len(pos), dtype=torch.bool, device=dev)  # not stalled (or, minimize=False, not found)
-        prev = torch.full((len(pos),), float("inf"), device=dev)
-        opt = _Adam(w, lr)
-
-        def finish(rows: torch.Tensor) -> None:
-            """Write back the result of the working rows ``rows`` (they leave the search step)."""
-            p, hit = pos[rows], found[rows]
-            best[p], best_l2[p] = bx[rows], bl2[rows]
-            upper[p] = torch.where(hit, torch.minimum(upper[p], cs[rows]), upper[p])
-            lower[p] = torch.where(hit, lower[p], torch.maximum(lower[p], cs[rows]))
-            if not minimize:
-                retired[p] = hit
-
-        def compact() -> bool:
-            """Finish and drop the rows no longer running (a host read); True when none remain."""
-            nonlocal pos, w, xs, ys, cs, bx, bl2, found, running, prev
-            keep, gone = host_split(running)
-            if len(gone):
-                finish(gone)
-                pos, w, xs, ys, cs = pos[keep], w[keep], xs[keep], ys[keep], cs[keep]
-                bx, bl2, found, running, prev = bx[keep], bl2[keep], found[keep], running[keep], prev[keep]
-                opt.keep(keep)
-            return len(pos) == 0
-
+        rows = _SearchRows.start(batch, w0, x, y, pos, lr)
         for step in range(steps):
             if status is not None and step % check == 0:
-                merged = best_l2.clone()
-                merged[pos] = bl2  # this search step's rows still running hold their best in bl2
-                broken = host_int(torch.isfinite(merged).sum())
-                status(f"search {search + 1}/{binary_search_steps}, step {step}: {broken} broken, {n - broken} unbroken, "
-                       f"{len(pos)} searching")
-            w.requires_grad_(True)
-            xa = (torch.tanh(w) + 1) / 2
-            scores = surf(xa)
-            l2 = (xa - xs).flatten(1).pow(2).sum(1)
-            per_example = l2 + cs * (_margin(scores, ys) + confidence).clamp_min(0)
-            (g,) = torch.autograd.grad(per_example.sum(), w)
-            with torch.no_grad():
-                xa, l2, per_example = xa.detach(), l2.detach(), per_example.detach()
-                ok = _is_adversarial(model, surface, scores.detach(), xa, ys, confidence) & running
-                better = ok & (l2 < bl2)
-                bl2 = torch.where(better, l2, bl2)
-                bx = torch.where(_rows(better, bx), xa, bx)
-                found = found | ok
-                if not minimize:
-                    running = running & ~ok
-                if abort_early and step % check == 0:
-                    running = running & ~(per_example > prev * 0.9999)
-                    prev = per_example
-                w = torch.where(_rows(running, w), opt.step(w.detach(), g), w.detach())
-                sync = (abort_early and step % check == 0) or (not minimize and (step + 1) % k == 0)
-                if sync and compact():
-                    break
-        if len(pos):
-            finish(torch.arange(len(pos), device=dev))
+                _report(status, batch, rows, f"search {search + 1}/{binary_search_steps}, step {step}")
+            check_now = abort_early and step % check == 0
+            _cw_step(model, surf, surface, rows, confidence, minimize, check_now)
+            sync = check_now or (not minimize and (step + 1) % k == 0)
+            if sync and rows.compact(batch, minimize):
+                break
+        if len(rows.pos):
+            batch.finish(rows, torch.arange(len(rows.pos), device=dev), minimize)
         if on_settle is not None and not minimize:
-            now = host_int(retired.sum())
+            now = host_int(batch.retired.sum())
             on_settle(now - settled)
             settled = now
         with torch.no_grad():
-            const = torch.where(torch.isinf(upper), const * 10, (lower + upper) / 2)
-    return best.detach()
+            batch.const = torch.where(torch.isinf(batch.upper), batch.const * 10, (batch.lower + batch.upper) / 2)
+    return batch.best.detach()
+
+
+def _report(status: Callable[[str], None], batch: _CWBatch, rows: _SearchRows, where: str) -> None:
+    """Where a long CW batch is: examples broken so far (a host read), unbroken, still searched."""
+    merged = batch.best_l2.clone()
+    merged[rows.pos] = rows.bl2  # this search step's rows still running hold their best in bl2
+    broken = host_int(torch.isfinite(merged).sum())
+    n = len(merged)
+    status(f"{where}: {broken} broken, {n - broken} unbroken, {len(rows.pos)} searching")
 
 
 def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, **params: object) -> torch.Tensor:
@@ -396,8 +445,8 @@ def _p_selection(p_init: float, it: int, queries: int) -> float:
     return p_init / 512
 
 
-def square_batch(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, queries: int, p_init: float = 0.8,
-                 restarts: int = 1, surface: str = "logprob", seeds: torch.Tensor | None = None,
+def square_batch(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, queries: int, p_init: float,
+                 restarts: int, surface: str, seeds: torch.Tensor | None = None,
                  on_settle: Callable[[int], None] | None = None) -> torch.Tensor:
     """Square attack, L-inf, margin loss, as the reference (fra31/auto-attack ``square.py``):
     vertical-stripe start at the corners of the eps-box, then per query one random square of side
@@ -468,8 +517,8 @@ def square_batch(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     return best.detach()
 
 
-def square(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, eps: float, queries: int, p_init: float = 0.8,
-           restarts: int = 1, surface: str = "logprob", **_: object) -> torch.Tensor:
+def square(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, eps: float, queries: int, p_init: float,
+           restarts: int, surface: str, **_: object) -> torch.Tensor:
     from bench.attacks.backends.common import example_seed
 
     def one(xb: torch.Tensor, yb: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,7 @@ def _run(model: Classifier, surface: str, make: Any, x: torch.Tensor, y: torch.T
 
 
 def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, steps: int, step_size: float,
-        restarts: int = 1, random_start: bool = True, surface: str = "logprob", **_: Any) -> torch.Tensor:
+        random_start: bool, surface: str, **_: Any) -> torch.Tensor:
     def make(ta: Any, net: torch.nn.Module, seed: int) -> Any:
         cls = ta.PGD if norm == "linf" else ta.PGDL2
         return cls(net, eps=eps, alpha=step_size, steps=steps, random_start=random_start)
@@ -57,13 +57,13 @@ def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, no
 
 
 def cw_l2(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, steps: int, initial_const: float,
-          confidence: float, lr: float, surface: str = "logprob", **_: Any) -> torch.Tensor:
+          confidence: float, lr: float, surface: str, **_: Any) -> torch.Tensor:
     """torchattacks' CW has no binary search: one constant, ``initial_const``."""
     return _run(model, surface, lambda ta, net, seed: ta.CW(net, c=initial_const, kappa=confidence, steps=steps, lr=lr), x, y, ctx)
 
 
-def apgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str = "linf", eps: float, steps: int,
-         restarts: int = 1, loss: str = "ce", targets: int = 0, surface: str = "logprob", **_: Any) -> torch.Tensor:
+def apgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, steps: int,
+         restarts: int, loss: str, targets: int, surface: str, **_: Any) -> torch.Tensor:
     """APGD (CE or DLR loss), or with ``targets`` = K > 0 APGD-T: the targeted DLR loss toward each
     of the K most likely other classes in turn (AutoAttack's APGD-T: K = 9)."""
     def make(ta: Any, net: torch.nn.Module, seed: int) -> Any:
@@ -76,8 +76,8 @@ def apgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, n
     return _run(model, surface, make, x, y, ctx)
 
 
-def fab(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str = "linf", eps: float, steps: int,
-        restarts: int = 1, targets: int = 0, surface: str = "logprob", **_: Any) -> torch.Tensor:
+def fab(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, steps: int,
+        restarts: int, targets: int, surface: str, **_: Any) -> torch.Tensor:
     """FAB (minimum-norm, returned within eps), or FAB-T toward the K most likely other classes."""
     def make(ta: Any, net: torch.nn.Module, seed: int) -> Any:
         att = ta.FAB(net, norm=NORMS[norm], eps=eps, steps=steps, n_restarts=restarts, seed=seed,
@@ -89,16 +89,16 @@ def fab(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, no
     return _run(model, surface, make, x, y, ctx)
 
 
-def square(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str = "linf", eps: float, queries: int,
-           p_init: float = 0.8, restarts: int = 1, surface: str = "logprob", **_: Any) -> torch.Tensor:
+def square(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, queries: int,
+           p_init: float, restarts: int, surface: str, **_: Any) -> torch.Tensor:
     def make(ta: Any, net: torch.nn.Module, seed: int) -> Any:
         return ta.Square(net, norm=NORMS[norm], eps=eps, n_queries=queries, n_restarts=restarts, p_init=p_init, seed=seed)
 
     return _run(model, surface, make, x, y, ctx)
 
 
-def autoattack(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str = "linf", eps: float,
-               version: str = "standard", surface: str = "logprob") -> torch.Tensor:
+def autoattack(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float,
+               version: str, surface: str) -> torch.Tensor:
     """torchattacks' ``AutoAttack(version=...)`` exactly as it ships (its components at their own
     default budgets: APGD, APGD-T and FAB at 10 steps, Square at 5,000 queries): the reference the
     cascade is cross-checked against, never used for a headline figure."""

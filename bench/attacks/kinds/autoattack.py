@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from bench.attacks.backends import get_backend
-from bench.attacks.backends.art_backend import LOSSES, art_apgd_attack, art_square_attack, classifier
+from bench.attacks.backends.art_backend import art_apgd_attack, art_square_attack, classifier
 from bench.attacks.backends.common import library_seed, run_batched, seed_everything
 from bench.attacks.base import AttackKind, Context, register
 from bench.attacks.spec import Param, non_negative, one_of, open_unit_interval, positive
@@ -31,7 +31,7 @@ class _Linf(AttackKind):
         return {"norm": "linf", "eps": float(params["eps"])}
 
     def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
-        return getattr(get_backend(backend or self.backends[0]), self.backend_op)(model, x, y, ctx=ctx, **params)
+        return getattr(get_backend(backend or self.backends[0]), self.backend_op)(model, x, y, ctx=ctx, norm="linf", **params)
 
 
 COMMON = {
@@ -55,7 +55,7 @@ TARGETS = Param(int, 0, non_negative, "0: untargeted; K: toward each of the K mo
 class APGD(_Linf):
     name = "apgd"
     description = "Auto-PGD, L-inf, CE or DLR loss, step size adapted by the attack; targets: K = APGD-T"
-    params = {**COMMON, "loss": Param(str, "ce", one_of(*LOSSES), "ce or dlr (targeted runs use the targeted DLR)"),
+    params = {**COMMON, "loss": Param(str, "ce", one_of("ce", "dlr"), "ce or dlr (targeted runs use the targeted DLR)"),
               **APGD_PARAMS, "targets": TARGETS}
     backends = ("art", "torchattacks")
     backend_op = "apgd"
@@ -91,7 +91,7 @@ class AutoAttackKind(_Linf):
         from art.attacks.evasion import AutoAttack
 
         seed_everything(library_seed(ctx))
-        clf = classifier(model, params.get("surface", "logprob"), ctx)
+        clf = classifier(model, params["surface"], ctx)
         attacks = [art_apgd_attack(clf, params, ctx, "ce"), art_apgd_attack(clf, params, ctx, "dlr"),
                    art_square_attack(clf, {**params, "restarts": 1}, ctx)]
         attack = AutoAttack(clf, norm=np.inf, eps=params["eps"], eps_step=params["step_size"], attacks=attacks, batch_size=ctx.batch_size)

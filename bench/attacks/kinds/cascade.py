@@ -23,7 +23,6 @@ import torch
 from bench.attacks.base import AttackKind, Candidates, Context, get_kind, register
 from bench.attacks.spec import Param, positive
 from bench.models.base import Classifier
-from bench.verify import verify
 
 CLEAN_WRONG = -2  # broken_by: the model is already wrong on the clean input
 UNBROKEN = -1
@@ -128,7 +127,6 @@ class Cascade(AttackKind):
     def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None,
                  ctx: Context) -> Candidates:
         eps = float(params["eps"])
-        threat = self.threat(params)
         index = ctx.index if ctx.index is not None else torch.arange(len(y))
         with torch.no_grad():
             pred = model.predict(x.to(ctx.device), batch_size=max(ctx.batch_size, 1))
@@ -145,11 +143,10 @@ class Cascade(AttackKind):
                 if ctx.status is not None:
                     ctx.status(f"{member.label}: {len(rows)} of {len(y)} still robust")
                 sub = Context(device=ctx.device, seed=ctx.seed, batch_size=ctx.batch_size, index=index[rows])
-                got = get_kind(member.kind).generate(model, x[rows], y[rows], member.resolved(eps), member.backend, sub)
-                cand = (got.x if isinstance(got, Candidates) else got).detach().cpu()
-                v = verify(model, x[rows], cand, y[rows], threat, ctx.device, max(ctx.batch_size, 100))
-                hit = v.ref_correct & ~v.robust  # verified adversarial: counted, and attacked no more
-                out[rows[hit]] = cand[hit]
+                done = get_kind(member.kind).attack(model, x[rows], y[rows], member.resolved(eps), member.backend, sub,
+                                                    verify_batch=max(ctx.batch_size, 100))
+                hit = done.broken  # verified adversarial: counted, and attacked no more
+                out[rows[hit]] = done.candidates.x[hit]
                 broken_by[rows[hit]] = j
                 ctx.settle(int(hit.sum()))
             stats[f"time_s/{member.label}"] = time.perf_counter() - t0

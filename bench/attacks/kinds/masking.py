@@ -78,7 +78,7 @@ class MaskingChecks(CellKind):
             sub = Context(device=ctx.device, seed=ctx.seed, batch_size=1)
 
             def attack(m: Classifier, x: torch.Tensor, y: torch.Tensor, kind=kind, cfg=cfg, sub=sub) -> torch.Tensor:  # noqa: ANN001
-                return kind.generate(m, x, y, cfg.params, cfg.backend, sub)
+                return kind.attack(m, x, y, cfg.params, cfg.backend, sub).candidates.x
 
             r = binarization_test(model, xb, eps, attack, ctx.device, params["binarization_inner"], seed=ctx.seed,
                                   features=params["binarization_features"])
