@@ -247,7 +247,10 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
     return _finish(card, model, r, elapsed, test, dev, epoch)
 
 
-ADVERSARIAL_KEYS = {"eps": 0.3, "steps": 7, "step_size": 0.1, "random_start": True, "warmup_epochs": 0}
+ADVERSARIAL_KEYS = ("eps", "steps", "step_size", "random_start", "warmup_epochs")  # what a card's recipe may set
+# Training's own PGD budget where the card sets none (7 steps, not evaluation's 100); every other
+# parameter is pgd_linf's default (its Param spec), and early stopping is off: each example gets every step.
+TRAINING_PGD = {"steps": 7, "step_size": 0.1, "early_stop": False}
 
 
 def _adversarial_batch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, r: dict[str, Any], card: Card, epoch: float, step: int) -> torch.Tensor:
@@ -255,21 +258,26 @@ def _adversarial_batch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     crafted in eval mode against the current weights. Over the first ``warmup_epochs`` the budget
     (and step size) ramps linearly from 0, which keeps small models from collapsing early. The random
     start is seeded per step, so a resumed run crafts the same examples."""
+    from bench.attacks import get_kind
     from bench.attacks.backends.native import pgd_batch
 
     spec = r["adversarial"]
     unknown = sorted(set(spec) - set(ADVERSARIAL_KEYS)) if isinstance(spec, dict) else ["(not a mapping)"]
     if unknown:
         raise BenchError(f"{card.path}: training.adversarial: unknown key(s) {', '.join(unknown)} (known: {', '.join(ADVERSARIAL_KEYS)})")
-    a = {**ADVERSARIAL_KEYS, **spec}
-    warm = float(a["warmup_epochs"])
+    kind = get_kind("pgd_linf")
+    given = {k: v for k, v in spec.items() if k != "warmup_epochs"}
+    problems = kind.validate(given, f"{card.path}: training.adversarial")
+    if problems:
+        raise BenchError(problems[0])
+    a = kind.resolve({**TRAINING_PGD, **given})
+    warm = float(spec.get("warmup_epochs", 0))
     scale = min(1.0, epoch / warm) if warm > 0 else 1.0
     if scale <= 0:
         return x
     torch.manual_seed(int(r["seed"]) * 10_000_019 + step)
     model.eval()
-    x_adv = pgd_batch(model, x, y, norm="linf", eps=float(a["eps"]) * scale, steps=int(a["steps"]),
-                      step_size=float(a["step_size"]) * scale, random_start=bool(a["random_start"]), early_stop=False)
+    x_adv = pgd_batch(model, x, y, norm="linf", **{**a, "eps": float(a["eps"]) * scale, "step_size": float(a["step_size"]) * scale})
     model.train()
     return x_adv
 
