@@ -22,6 +22,10 @@ class Registry(Generic[T]):
         """Unregister ``name`` (a test-local item); KeyError when it is not registered."""
         return self._items.pop(name)
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (a test-local kind or writer, after its test)."""
+        self._items.pop(name, None)
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]
