@@ -9,7 +9,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from safetensors.torch import load_file
@@ -101,30 +101,42 @@ def build(card: Card) -> Classifier:
     return model
 
 
+def checkpoint_check(card: Card) -> tuple[str, str]:
+    """(status, the file's sha256 or ""): 'missing' (no file), 'unhashed' (the card records no
+    sha256), 'tampered' (the hashes differ) or 'ok'. The one place a checkpoint is checked: loading,
+    ``bench ls models`` and ``bench zoo add`` differ only in what they say about it."""
+    if not card.checkpoint_path.is_file():
+        return "missing", ""
+    if not card.sha256:
+        return "unhashed", ""
+    digest = sha256_file(card.checkpoint_path)
+    return ("ok" if digest == card.sha256 else "tampered"), digest
+
+
+def require_checkpoint(card: Card, says: Mapping[str, Callable[[str], str]]) -> Path:
+    """The checkpoint's path when ``checkpoint_check`` finds it ok; else a BenchError with what
+    ``says[status](digest)`` words it as (each caller names the problem its own way)."""
+    status, digest = checkpoint_check(card)
+    if status != "ok":
+        raise BenchError(says[status](digest))
+    return card.checkpoint_path
+
+
 def verify_checkpoint(card: Card) -> Path:
     """Check the checkpoint exists and its sha256 matches the card; return its path."""
     path = card.checkpoint_path
-    if not path.is_file():
-        raise BenchError(f"model '{card.id}': checkpoint {path} is missing (train it: bench zoo train {card.id})")
-    if not card.sha256:
-        raise BenchError(f"model '{card.id}': card {card.path} has no checkpoint.sha256")
-    digest = sha256_file(path)
-    if digest != card.sha256:
-        raise BenchError(
-            f"model '{card.id}': checkpoint {path} sha256 {digest[:12]}... does not match the card's "
-            f"{card.sha256[:12]}...; refusing to load"
-        )
-    return path
+    return require_checkpoint(card, {
+        "missing": lambda _: f"model '{card.id}': checkpoint {path} is missing (train it: bench zoo train {card.id})",
+        "unhashed": lambda _: f"model '{card.id}': card {card.path} has no checkpoint.sha256",
+        "tampered": lambda digest: (f"model '{card.id}': checkpoint {path} sha256 {digest[:12]}... does not match the card's "
+                                    f"{card.sha256[:12]}...; refusing to load"),
+    })
 
 
 def checkpoint_status(card: Card) -> str:
     """What ``bench ls models`` shows: 'ok' only when the file's sha256 matches the card (a
     checkpoint is ~1 MB, hashing the zoo takes well under a second, so nothing is cached)."""
-    if not card.sha256:
-        return "not trained"
-    if not card.checkpoint_path.is_file():
-        return "missing"
-    return "ok" if sha256_file(card.checkpoint_path) == card.sha256 else "tampered"
+    return "not trained" if not card.sha256 else checkpoint_check(card)[0]
 
 
 def load(model_id: str, device: str | torch.device = "cpu") -> Classifier:

@@ -22,7 +22,7 @@ import torch
 from bench.errors import BenchError
 from bench.models.base import Classifier
 from bench.zoo.card import CARD_FILE, Card, load_card
-from bench.zoo.registry import REPO_ZOO, all_cards, build, sha256_file
+from bench.zoo.registry import REPO_ZOO, all_cards, build, require_checkpoint, sha256_file
 
 TARGET_ENV = "BENCH_ZOO_TARGET"
 N_PROBE = 8  # test images the forward and gradient checks run on
@@ -83,14 +83,11 @@ def _check_checkpoint(card: Card) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = card.checkpoint_path
-    if not path.is_file():
-        raise BenchError(f"{card.path}: key 'checkpoint.file': {path} not found")
-    if not card.sha256:
-        raise BenchError(f"{card.path}: key 'checkpoint.sha256' is missing (sha256sum {path.name})")
-    digest = sha256_file(path)
-    if digest != card.sha256:
-        raise BenchError(f"{path}: sha256 {digest} does not match {card.path} checkpoint.sha256 {card.sha256}")
+    path = require_checkpoint(card, {
+        "missing": lambda _: f"{card.path}: key 'checkpoint.file': {card.checkpoint_path} not found",
+        "unhashed": lambda _: f"{card.path}: key 'checkpoint.sha256' is missing (sha256sum {card.checkpoint_path.name})",
+        "tampered": lambda digest: f"{card.checkpoint_path}: sha256 {digest} does not match {card.path} checkpoint.sha256 {card.sha256}",
+    })
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
