@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.results import atomic_write_json
+from bench.results import ResultsStore, atomic_write_json
 
 FORMAT = 1
 DEFAULT_TOLERANCES: dict[str, Any] = {"default": "binomial3"}
@@ -98,7 +98,8 @@ class CheckResult:
 def collect_figures(results_dir: Path) -> list[Figure]:
     """Every figure of a results folder, read from its cell JSONs (docs/formats.md)."""
     results_dir = Path(results_dir)
-    paths = sorted((results_dir / "cells").glob("*/*.json"))
+    store = ResultsStore(results_dir)
+    paths = [store.cell_json(model, attack) for model, attack in store.cells()]
     if not paths:
         raise BenchError(f"{results_dir}: no results (run `bench run SUITE` first)")
     figures = []
@@ -249,7 +250,7 @@ def _notes(baseline: dict[str, Any], results_dir: Path) -> list[str]:
 
 def _read_run(results_dir: Path) -> dict[str, Any]:
     try:
-        run = json.loads((Path(results_dir) / "run.json").read_text())
+        run = json.loads(ResultsStore(Path(results_dir)).run_json.read_text())
     except (OSError, ValueError):
         return {}
     return run if isinstance(run, dict) else {}
