@@ -1,7 +1,8 @@
 """Attack backends: the same attacks run through ART, foolbox, or the harness's own torch code.
 
 Each backend module exposes ``pgd(model, x, y, **params, ctx)`` and ``cw_l2(model, x, y, **params,
-ctx)`` returning candidate inputs on the CPU. Inputs are processed in batches of
+ctx)`` returning candidate inputs on the CPU. ``params`` are the kind's, resolved (its Param spec is
+the one place defaults live: a backend has none of its own). Inputs are processed in batches of
 ``ctx.batch_size`` with ``ctx.progress(n)`` called after each batch.
 
 Each module also declares ``SUPPORTS``: for each operation it has, the parameters it can run only
