@@ -53,7 +53,7 @@ def kinds() -> Iterator[None]:
         KINDS.register(kind.name, kind)
     yield
     for kind in added:
-        del KINDS._items[kind.name]
+        KINDS.unregister(kind.name)
 
 
 def base_suite() -> dict[str, Any]:
