@@ -312,8 +312,8 @@ def _train_full_batch(card: Card, model: torch.nn.Module, r: dict[str, Any], x: 
                          f"max_rot_deg to 0 and drop hflip/adversarial")
     spec = lbfgs_spec(r.get("lbfgs"), f"{card.path}: training")
     xd, yd, n = x.to(dev), y.to(dev), len(y)
-    test_err = lambda: {"test_error": 1.0 - evaluate(model, test.x, test.y, dev)}  # noqa: E731 (recorded, never used to stop)
-    out = minimize(card.id, model, list(model.parameters()), lambda rows: model.loss(xd[rows], yd[rows]) * ((rows.stop - rows.start) / n),
+    test_err = lambda: {"test_error": round(1.0 - evaluate(model, test.x, test.y, dev), 4)}  # noqa: E731 (recorded, never used to stop)
+    out = minimize(card.id, model, [p for p in model.parameters() if p.requires_grad], lambda rows: model.loss(xd[rows], yd[rows]) * ((rows.stop - rows.start) / n),
                    n, spec, folder, report=test_err)
     record = {"optimizer": "lbfgs (full batch, strong Wolfe line search)", "iters": out["iters"], "converged": out["converged"],
               "stopped_by": out["reason"], "final_objective": out["curve"][-1]["objective"] if out["curve"] else None,
