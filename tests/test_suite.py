@@ -151,18 +151,23 @@ def test_example_indices() -> None:
 
 def test_select_models() -> None:
     cards = {
-        "A": SimpleNamespace(tags=["ecoc"]),
-        "B": SimpleNamespace(tags=["softmax"]),
-        "C": SimpleNamespace(tags=["ecoc", "table1"]),
+        "A": SimpleNamespace(id="A", tags=["ecoc"], dataset="mnist", path="A/card.yaml"),
+        "B": SimpleNamespace(id="B", tags=["softmax"], dataset="mnist", path="B/card.yaml"),
+        "C": SimpleNamespace(id="C", tags=["ecoc", "table1"], dataset="mnist", path="C/card.yaml"),
+        "F": SimpleNamespace(id="F", tags=["ecoc", "table1"], dataset="fashion_mnist", path="F/card.yaml"),
     }
-    suite = SimpleNamespace(name="s", models="all")
-    assert suite_mod.Suite.select_models(suite, cards) == ["A", "B", "C"]
+    suite = SimpleNamespace(name="s", models="all", dataset="mnist", path="s.yaml")
+    suite.check_dataset = lambda card: suite_mod.Suite.check_dataset(suite, card)
+    assert suite_mod.Suite.select_models(suite, cards) == ["A", "B", "C"]  # F: another dataset, left out
     suite.models = ["C", "A"]
     assert suite_mod.Suite.select_models(suite, cards) == ["A", "C"]
     suite.models = {"ids": ["B"], "tags": ["table1"]}
     assert suite_mod.Suite.select_models(suite, cards) == ["B", "C"]
     suite.models = ["Nope"]
     with pytest.raises(BenchError, match="unknown model"):
+        suite_mod.Suite.select_models(suite, cards)
+    suite.models = ["A", "F"]  # named by id: refused, naming both datasets
+    with pytest.raises(BenchError, match="dataset mnist, model 'F' on fashion_mnist"):
         suite_mod.Suite.select_models(suite, cards)
 
 
@@ -282,7 +287,7 @@ CASES = [
     ("attacks", [], "attacks: must list at least one attack"),
     ("name", "has space", "name: must match"),
     ("version", 1.5, "version: must be an integer or a string, got 1.5"),
-    ("dataset", "cifar10", "dataset: must be one of mnist, got 'cifar10'"),
+    ("dataset", "svhn", "dataset: must be one of cifar10, fashion_mnist, mnist, got 'svhn'"),
     ("seed", -1, "seed: must be >= 0, got -1"),
     ("device", "gpu", "device: must be one of auto, cpu, cuda, got 'gpu'"),
     ("batch_size", 0, "batch_size: must be > 0, got 0"),
