@@ -170,7 +170,8 @@ def test_runner_resumes_cells(tmp_path: Path, mnist_dir: Path, capsys: pytest.Ca
     cell = json.loads((out / "cells/one_pixel/0.01/decision_tree.json").read_text())
     assert cell["accuracy"]["injected"] == 1.0 and cell["signal"]["decodable_test"] == 1.0
     assert cell["n_train"] == 1200 and cell["n_test"] == 200
-    assert cell["params"]["random_state"] == 0 and cell["wall_time_s"]["fit"] >= 0
+    assert cell["params"]["random_state"] == 0
+    assert all(isinstance(cell["wall_time_s"][k], float) for k in ("fit", "predict"))  # recorded, never judged
 
     # the paper's layout: rows are signals, then every model, then the best non-conv one with its name
     table = json.loads((out / "table.json").read_text())
