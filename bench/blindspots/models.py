@@ -221,8 +221,9 @@ class ConvNet(Model):
         total = epochs * steps_per_epoch
         model, opts = self._fresh(card, r, x, ctx)
         meta = (load_state(ctx.state_dir, model, opts) if ctx.state_dir else None) or {}
-        if meta.get("cell") != ctx.key:  # no state, or one another configuration left: start afresh
+        if meta and meta.get("cell") != ctx.key:  # another configuration's state was loaded: start afresh
             model, opts = self._fresh(card, r, x, ctx)
+        if meta.get("cell") != ctx.key:
             meta = {"step": 0, "wall_time_s": 0.0, "log": []}
         step, self.log = int(meta["step"]), list(meta.get("log", []))
         t0, wall = time.time(), float(meta["wall_time_s"])
@@ -249,16 +250,16 @@ class ConvNet(Model):
         self.model = model
 
     def _fresh(self, card: Any, r: dict[str, Any], x: torch.Tensor, ctx: FitContext) -> tuple[nn.Module, dict[str, torch.optim.Optimizer]]:
-        """The card's architecture, seeded, its first conv taking the data's channels, and its optimizer."""
+        """The card's architecture for the data's channels (the ECOC factory's ``in_channels``), seeded,
+        and its optimizer."""
         from bench.errors import BenchError
         from bench.train.trainer import _make_optimizer
+        from bench.zoo.card import Card
         from bench.zoo.registry import build
 
         torch.manual_seed(ctx.seed)
-        model = build(card)
-        if x.shape[1] != 1 and isinstance(getattr(getattr(model, "trunk", None), "features", None), nn.Sequential):
-            first = model.trunk.features[0]  # the Standard trunk is built for one channel
-            model.trunk.features[0] = nn.Conv2d(x.shape[1], first.out_channels, first.kernel_size, first.stride, first.padding)
+        config = {**(card.data.get("config") or {}), "in_channels": int(x.shape[1])}
+        model = build(Card(data={**card.data, "config": config}, folder=card.folder))
         try:
             model(x[:2])
         except RuntimeError as exc:

@@ -174,7 +174,7 @@ def figure(suite: BlindSpotSuite, data: Any, force: bool = False) -> Path | None
 
     from bench.blindspots.encodings import make
     from bench.blindspots.runner import inject
-    from bench.train.state import atomic_write_bytes
+    from bench.results import atomic_write_bytes
 
     path = suite.out_dir / FIGURE
     if path.is_file() and not force:

@@ -71,8 +71,6 @@ def _make_optimizer(params: list[torch.nn.Parameter], r: dict[str, Any]) -> torc
         return torch.optim.Adam(params, lr=r["lr"], weight_decay=float(r.get("weight_decay", 0.0)))
     if r["optimizer"] == "sgd":
         return torch.optim.SGD(params, lr=r["lr"], momentum=float(r.get("momentum", 0.9)))
-    if r["optimizer"] == "lbfgs":  # used by the full-batch path; the minibatch loop never steps it
-        return torch.optim.SGD(params, lr=0.0)
     raise BenchError(f"unknown optimizer {r['optimizer']!r} (adam, sgd, lbfgs)")
 
 
@@ -131,6 +129,8 @@ def train_model(card: Card, device: str = "cpu", data_dir: str | None = None, sa
     groups = _param_groups(model, r)
 
     def fresh_optimizers(lr: float) -> dict[str, torch.optim.Optimizer]:
+        if r["optimizer"] == "lbfgs":  # the full-batch path keeps its own L-BFGS state (bench/train/full_batch.py)
+            return {}
         return {name: _make_optimizer(params, {**r, "lr": lr}) for name, params in groups.items()}
 
     opts = fresh_optimizers(plan[0]["lr"])
