@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from bench.data import load
 from bench.errors import BenchError
+from bench.results import atomic_write_text
 from bench.models.codes import hadamard_code
 from bench.train.augment import gaussian_noise, random_affine, random_hflip
 from bench.train.state import load_state, save_state, save_tensors
@@ -343,7 +344,7 @@ def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: floa
     measured = dict(data.get("measured") or {})
     measured.update({"clean_accuracy": round(acc, 4), "n": len(test.y), "split": f"{card.dataset} test"})
     data["measured"] = measured
-    card.path.write_text(yaml.safe_dump(data, sort_keys=False, width=100))
+    atomic_write_text(card.path, yaml.safe_dump(data, sort_keys=False, width=100))  # a killed run leaves the old card
     for name in ("state.safetensors", f"{card.id}.safetensors", "pretrain.safetensors"):  # resume state, not results
         if (card.folder / "training" / name).exists():
             (card.folder / "training" / name).unlink()

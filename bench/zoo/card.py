@@ -32,6 +32,7 @@ OPTIONAL = {
     "dataset": str,
     "threat_model": str,
     "randomized": bool,
+    "variant_of": str,
     "notes": str,
 }
 
@@ -75,6 +76,13 @@ class Card:
     @property
     def measured(self) -> dict[str, Any]:
         return dict(self.data.get("measured") or {})
+
+    @property
+    def variant_of(self) -> str | None:
+        """The model this one repeats on another dataset (same architecture, loss and recipe), for
+        ``bench compare``; None for an original."""
+        value = self.data.get("variant_of")
+        return None if value is None else str(value)
 
 
 def validate_card_data(data: Any, where: str) -> list[str]:

@@ -38,6 +38,9 @@ def _scan() -> dict[str, Card]:
             if card.id in cards:
                 raise BenchError(f"{card_path}: model id '{card.id}' already defined in {cards[card.id].path}")
             cards[card.id] = card
+    for card in cards.values():
+        if card.variant_of is not None and card.variant_of not in cards:
+            raise BenchError(f"{card.path}: key 'variant_of': unknown model '{card.variant_of}'")
     return cards
 
 
