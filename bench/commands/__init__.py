@@ -9,6 +9,10 @@ import importlib
 import pkgutil
 from types import ModuleType
 
+# the help of every --data-dir (the lookup itself: bench.data.base)
+DATA_DIR_HELP = ("the dataset's folder, or a folder with <dataset>/ subfolders (default: the dataset's environment "
+                 "variable, $BENCH_DATA_ROOT/<dataset>, system folders, the cache; `bench ls datasets` shows where each is found)")
+
 
 def modules() -> list[ModuleType]:
     names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.commands import DATA_DIR_HELP
 
 WHAT = ("landscape", "gallery", "units", "actmax", "lipschitz")
 ACTMAX = ("steps", "lr", "decay", "blur_every", "blur_sigma", "clip_norm", "clip_contrib", "jitter", "surface")
@@ -111,7 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--seed", type=int, default=0, help="drives the units and random directions shown, the gallery's noise and "
                                                          "activation maximisation")
     a.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    a.add_argument("--data-dir", default=None, help="folder with the MNIST files (default: $BENCH_DATA_DIR, else a cache dir)")
+    a.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     a.add_argument("--no-progress", action="store_true", help="no progress bars")
     a.add_argument("--force", action="store_true", help="recompute analyses whose saved output is still valid (default: reuse)")
     g = a.add_argument_group("activation maximisation (seed 001 regularisers; defaults in bench.analysis.actmax.ActMaxConfig; 0 = off)")

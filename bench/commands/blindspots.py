@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.commands import DATA_DIR_HELP
 
 
 def cmd_blindspots(args: argparse.Namespace) -> int:
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="recompute every cell (default: only missing ones)")
     p.add_argument("--out", default=None, help="results folder (default: results/<suite name>)")
     p.add_argument("--model", action="append", help="only this model of the suite (repeatable)")
-    p.add_argument("--data-dir", default=None, help="dataset folder (default: the dataset's lookup order)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_blindspots)

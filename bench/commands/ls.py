@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any, Iterable
+from bench.commands import DATA_DIR_HELP
 
 
 
@@ -80,6 +81,6 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     ls = sub.add_parser("ls", help="list registered models, attack kinds or suites")
     ls.add_argument("what", choices=["models", "attacks", "suites", "datasets"])
-    ls.add_argument("--data-dir", default=None, help="datasets: look in this folder (or its <name>/ subfolders) first")
+    ls.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     ls.add_argument("--params", action="store_true", help="with attacks: every kind's parameters, defaults and what they do")
     ls.set_defaults(func=cmd_ls)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from bench.errors import BenchError
+from bench.commands import DATA_DIR_HELP
 
 # The kind and what the benchmark changes from its defaults (the kind's Param spec): PGD as
 # evaluated; CW on a benchmark's budget (100 steps x 3 searches, not 1000 x 10).
@@ -132,6 +133,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", default="200", help="examples per batch, or 'auto': measured for this model and device, cached")
     p.add_argument("--backends", default="native,foolbox,art,torchattacks")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--profile", action="store_true", help="also print the native backend's top operators (torch.profiler)")
     p.set_defaults(func=cmd_perf)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.commands import DATA_DIR_HELP
 
 
 
@@ -53,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="evaluate the suite's models against its attacks and render the leaderboard")
     r.add_argument("suite", help="suite YAML file")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="default: the suite's, else auto")
-    r.add_argument("--data-dir", default=None, help="folder with the MNIST files (default: $BENCH_DATA_DIR, else a cache dir)")
+    r.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     r.add_argument("--force", action="store_true", help="recompute cells that are already complete")
     r.add_argument("--model", action="append", help="only this model (repeatable)")
     r.add_argument("--attack", action="append", help="only this attack id of the suite (repeatable)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from bench.commands import DATA_DIR_HELP
 
 
 
@@ -51,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     zt = zsub.add_parser("train", help="train a zoo model from its card's recipe (resumable)")
     zt.add_argument("model")
     zt.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    zt.add_argument("--data-dir", default=None)
+    zt.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     zt.add_argument("--epochs-now", type=int, default=None, help="stop after this many epochs (resume later)")
     zt.set_defaults(func=cmd_zoo_train)
     zc = zsub.add_parser("codes", help="code matrices: size, minimum Hamming distance, Plotkin bound")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from bench.commands import DATA_DIR_HELP
 
 
 def _check_reported(folder: Path) -> None:
@@ -49,5 +50,5 @@ def register_zoo(zsub: argparse._SubParsersAction) -> None:
     a.add_argument("--id-check-only", action="store_true",
                    help="only check the card's schema and that its id is free (before training); write nothing")
     a.add_argument("--zoo-dir", default=None, help="register into this folder (default: $BENCH_ZOO_TARGET, else the repo's zoo/)")
-    a.add_argument("--data-dir", default=None, help="MNIST folder for the probe images (default: $BENCH_DATA_DIR)")
+    a.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     a.set_defaults(func=cmd_zoo_add)

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from bench.commands import DATA_DIR_HELP
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SUITE = REPO_ROOT / "suites" / "mnist_smoke.yaml"
@@ -90,7 +91,7 @@ def register_zoo(zsub: argparse._SubParsersAction) -> None:
     s.add_argument("--committed", default=str(DEFAULT_COMMITTED), help="committed results to rank against (default: results/mnist_smoke)")
     s.add_argument("--rank-by", default="pgd", help="attack id whose column ranks the leaderboard (default: pgd)")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
-    s.add_argument("--data-dir", default=None)
+    s.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--strict", action="store_true", help="exit 1 when a sanity check warns")
     s.set_defaults(func=cmd_zoo_submit_check)
