@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 import bench.train.full_batch as full_batch
 from bench.errors import BenchError
 from bench.train import train_model
+from bench.train.progress import progress
 from bench.zoo.card import load_card
 
 RECIPE = {"epochs": 1, "optimizer": "lbfgs", "noise_std": 0.0, "max_shift_px": 0.0, "max_rot_deg": 0.0, "seed": 0,
@@ -61,7 +62,10 @@ def test_lbfgs_resumes_bit_for_bit(tmp_path: Path, mnist_dir: Path, monkeypatch:
         train_model(load_card(resumed))
     monkeypatch.setattr(full_batch, "save_tensors", original)
     assert (resumed / "training" / "resumed.safetensors").is_file()
+    # `bench ls models` says where the unfinished run stands: 3 chunks of 5 iterations
+    assert progress(load_card(resumed)).text() == "0 (training: full-batch L-BFGS iteration 15)"
     train_model(load_card(resumed))
+    assert progress(load_card(resumed)).text() == "1"
     a, b = load_file(str(straight / "weights.safetensors")), load_file(str(resumed / "weights.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     ra = yaml.safe_load((straight / "card.yaml").read_text())["training"]["lbfgs_result"]

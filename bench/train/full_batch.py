@@ -75,6 +75,17 @@ def _restore(opt: torch.optim.LBFGS, tensors: dict[str, torch.Tensor], scalars: 
             state[key] = val
 
 
+def saved_run(folder: Path, name: str) -> dict[str, Any] | None:
+    """The meta (iterations, converged, wall time, curve) of the run ``name`` saved in ``folder``,
+    from the file's header alone (no tensor is read); None when none is saved."""
+    path = folder / f"{name}.safetensors"
+    if not path.is_file():
+        return None
+    with safe_open(str(path), framework="pt") as fh:
+        meta = json.loads((fh.metadata() or {}).get("meta", "null"))
+    return meta if isinstance(meta, dict) and "iters" in meta else None
+
+
 def minimize(name: str, module: torch.nn.Module, params: list[torch.nn.Parameter],
              objective: Callable[[slice], torch.Tensor], n: int, spec: dict[str, Any], folder: Path,
              report: Callable[[], dict[str, float]] | None = None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.train.trainer import _epochs_done, phases, recipe
 from bench.zoo.card import Card
@@ -19,10 +20,13 @@ class Progress:
     checkpoint_epochs: int  # epochs behind the committed checkpoint
     done_epochs: int  # epochs completed so far, including an unfinished continuation
     planned_epochs: int  # every phase of the recipe
+    under_way: str = ""  # an unfinished full-batch run: "<run> L-BFGS iteration N"
 
     def text(self) -> str:
         if self.checkpoint_epochs >= self.planned_epochs:
             return str(self.checkpoint_epochs)
+        if self.under_way:
+            return f"{self.checkpoint_epochs} (training: {self.under_way})"
         return f"{self.checkpoint_epochs} (training {self.done_epochs}/{self.planned_epochs})"
 
 
@@ -38,4 +42,18 @@ def progress(card: Card) -> Progress | None:
     trained = int(r.get("epochs_trained") or r["epochs"]) if card.checkpoint_path.is_file() else 0
     if state.get("finished"):
         trained = done
-    return Progress(trained, max(done, trained), planned)
+    return Progress(trained, max(done, trained), planned, _full_batch_under_way(card, r, folder) if trained < planned else "")
+
+
+def _full_batch_under_way(card: Card, r: dict, folder: Path) -> str:
+    """``optimizer: lbfgs`` runs one objective to convergence, not epochs: say which run (the
+    pre-training or the model's own) is saved unfinished and at which iteration."""
+    from bench.train.full_batch import saved_run
+
+    names = (["pretrain"] if isinstance(r.get("pretrain"), dict) and r["pretrain"].get("optimizer") == "lbfgs" else []) \
+        + ([card.id] if r.get("optimizer") == "lbfgs" else [])
+    for name in reversed(names):  # the later run first: once it is saved, the pre-training is done
+        meta = saved_run(folder, name)
+        if meta is not None and not meta.get("converged"):
+            return f"{'pre-training' if name == 'pretrain' else 'full-batch'} L-BFGS iteration {meta['iters']}"
+    return ""
