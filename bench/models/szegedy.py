@@ -113,7 +113,7 @@ class SparseAEClassifier(_Decayed):
         activation over all of it), minimised to convergence."""
         from pathlib import Path
 
-        from bench.train.full_batch import lbfgs_spec, minimize
+        from bench.train.full_batch import PRETRAIN, lbfgs_spec, minimize
 
         rho, beta, wd = float(spec.get("rho", 0.05)), float(spec.get("beta", 3.0)), float(spec.get("weight_decay", 3e-3))
         opts = lbfgs_spec(spec.get("lbfgs"), "training.pretrain")
@@ -121,7 +121,7 @@ class SparseAEClassifier(_Decayed):
         torch.manual_seed(int(spec.get("seed", 0)))
         self._freeze(False)
         x = train_x.to(device)
-        meta = minimize("pretrain", self, [*self.encoder.parameters(), *self.decoder.parameters()],
+        meta = minimize(PRETRAIN, self, [*self.encoder.parameters(), *self.decoder.parameters()],
                         lambda rows: self.pretrain_loss(x[rows], rho, beta, wd)[0], len(x), opts, Path(folder))
         self._freeze(True)
         with torch.no_grad():

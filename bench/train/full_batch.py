@@ -75,6 +75,9 @@ def _restore(opt: torch.optim.LBFGS, tensors: dict[str, torch.Tensor], scalars: 
             state[key] = val
 
 
+PRETRAIN = "pretrain"  # the run name (and training/ file) of a model's unsupervised pre-training
+
+
 def saved_run(folder: Path, name: str) -> dict[str, Any] | None:
     """The meta (iterations, converged, wall time, curve) of the run ``name`` saved in ``folder``,
     from the file's header alone (no tensor is read); None when none is saved."""

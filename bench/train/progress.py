@@ -48,12 +48,12 @@ def progress(card: Card) -> Progress | None:
 def _full_batch_under_way(card: Card, r: dict, folder: Path) -> str:
     """``optimizer: lbfgs`` runs one objective to convergence, not epochs: say which run (the
     pre-training or the model's own) is saved unfinished and at which iteration."""
-    from bench.train.full_batch import saved_run
+    from bench.train.full_batch import PRETRAIN, saved_run
 
-    names = (["pretrain"] if isinstance(r.get("pretrain"), dict) and r["pretrain"].get("optimizer") == "lbfgs" else []) \
+    names = ([PRETRAIN] if isinstance(r.get("pretrain"), dict) and r["pretrain"].get("optimizer") == "lbfgs" else []) \
         + ([card.id] if r.get("optimizer") == "lbfgs" else [])
     for name in reversed(names):  # the later run first: once it is saved, the pre-training is done
         meta = saved_run(folder, name)
         if meta is not None and not meta.get("converged"):
-            return f"{'pre-training' if name == 'pretrain' else 'full-batch'} L-BFGS iteration {meta['iters']}"
+            return f"{'pre-training' if name == PRETRAIN else 'full-batch'} L-BFGS iteration {meta['iters']}"
     return ""

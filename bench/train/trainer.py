@@ -26,6 +26,7 @@ from bench.errors import BenchError
 from bench.results import atomic_write_text
 from bench.models.codes import hadamard_code
 from bench.train.augment import gaussian_noise, random_affine, random_hflip
+from bench.train.full_batch import PRETRAIN
 from bench.train.state import load_state, save_state, save_tensors
 from bench.zoo.card import Card
 from bench.zoo.registry import build, sha256_file
@@ -345,7 +346,7 @@ def _finish(card: Card, model: torch.nn.Module, r: dict[str, Any], elapsed: floa
     measured.update({"clean_accuracy": round(acc, 4), "n": len(test.y), "split": f"{card.dataset} test"})
     data["measured"] = measured
     atomic_write_text(card.path, yaml.safe_dump(data, sort_keys=False, width=100))  # a killed run leaves the old card
-    for name in ("state.safetensors", f"{card.id}.safetensors", "pretrain.safetensors"):  # resume state, not results
+    for name in ("state.safetensors", f"{card.id}.safetensors", f"{PRETRAIN}.safetensors"):  # resume state, not results
         if (card.folder / "training" / name).exists():
             (card.folder / "training" / name).unlink()
     meta = {"finished": True, "wall_time_s": elapsed, "clean_accuracy": acc, "epochs_done": epochs}
