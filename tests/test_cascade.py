@@ -225,3 +225,56 @@ def test_native_square_matches_the_torchattacks_port_and_ignores_how_a_cell_is_c
     ref = kind.generate(model, x, y, params, "torchattacks", Context(device=CPU, seed=1, batch_size=80, index=index))
     r_native, r_ref = robust(model, x, y, whole, 0.05).float().mean(), robust(model, x, y, ref, 0.05).float().mean()
     assert abs(float(r_native - r_ref)) <= 0.1 and 0.05 < float(r_ref) < 0.95, (float(r_native), float(r_ref))
+
+
+class TinyConv(Classifier):
+    """A small convolutional classifier: the kind of model the search copy re-lays out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Conv2d(1, 8, 5, stride=2), nn.ELU(), nn.Conv2d(8, 8, 3, stride=2), nn.ELU(),
+                                 nn.Flatten(), nn.Linear(8 * 5 * 5, 10))
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.net(x - 0.5), dim=1)
+
+
+def test_the_search_copy_is_channels_last_on_cpu_and_scores_as_the_model() -> None:
+    from bench.models.search_copy import search_copy
+
+    model = TinyConv().eval()
+    fast = search_copy(model, CPU)
+    assert fast is not model and fast.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert model.net[0].weight.is_contiguous()  # the model itself is untouched
+    x = torch.rand(16, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(fast.log_probs(x), model.log_probs(x), atol=1e-5)
+    mlp = TargetOnly()  # no convolution, or not on CPU: nothing to gain, the model itself
+    assert search_copy(mlp, CPU) is mlp and search_copy(model, torch.device("meta")) is model
+
+
+def test_the_cascade_counts_only_what_fools_the_model_itself(tiny_zoo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search copy that lies (it always predicts a wrong class) makes every member 'succeed' on
+    it; the harness verifies on the model, so the cell equals the one searched on the model."""
+    monkeypatch.setitem(cascade.PRESETS, "test", DETERMINISTIC)
+    model = zoo.load("tiny-linear")
+    split = load_mnist("test")
+    x, y, index = split.x[300:360], split.y[300:360], torch.arange(300, 360)
+    kind = get_kind("cascade")
+    params = kind.resolve({"eps": 0.08, "presets": ["test"]})
+
+    def run() -> torch.Tensor:
+        attempt = kind.attack(model, x, y, params, None, Context(device=CPU, seed=5, batch_size=25, index=index), verify_batch=25)
+        return attempt.verdict.robust
+
+    monkeypatch.setattr(cascade, "search_copy", lambda m, d: m)
+    honest = run()
+    liar = zoo.load("tiny-constant")
+    monkeypatch.setattr(cascade, "search_copy", lambda m, d: liar)
+    lied_to = run()
+    with torch.no_grad():
+        clean = model.predict(x) == y
+    assert 0 < int(honest.sum()) < int(clean.sum())
+    # every member 'broke' every example on the liar at once; none of it fools the model
+    assert torch.equal(lied_to, clean)

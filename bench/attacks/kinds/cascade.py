@@ -8,8 +8,9 @@ Presets reproduce the reference lists and budgets (fra31/auto-attack ``set_versi
 ``adaptive`` adds, for models with an output code, the attacks of Tramer et al. 2020 on the class
 scores linear in the raw code scores (margin loss, untargeted and toward the top-3 other classes,
 and APGD-T on them) and the code-word attack (the raw code scores pushed toward another class's
-code word). The harness verifies every member's output before it counts (``bench.verify``), and
-the cell stores which member broke each example and each member's time.
+code word). Members search on a copy of the model laid out for speed (``search_copy``); the
+harness verifies every member's output on the model itself before it counts (``bench.verify``),
+and the cell stores which member broke each example and each member's time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from bench.attacks.base import AttackKind, Candidates, Context, get_kind, register
 from bench.attacks.spec import Param, positive
 from bench.models.base import Classifier
+from bench.models.search_copy import search_copy
 
 CLEAN_WRONG = -2  # broken_by: the model is already wrong on the clean input
 UNBROKEN = -1
@@ -133,6 +135,7 @@ class Cascade(AttackKind):
         broken_by = torch.where(pred != y, CLEAN_WRONG, UNBROKEN).to(torch.int8)
         ctx.settle(int((broken_by == CLEAN_WRONG).sum()))
         out = x.clone()
+        search = search_copy(model, ctx.device)
         stats: dict[str, float] = {}
         for j, member in enumerate(members(params)):
             rows = (broken_by == UNBROKEN).nonzero().squeeze(1)
@@ -143,8 +146,14 @@ class Cascade(AttackKind):
                 if ctx.status is not None:
                     ctx.status(f"{member.label}: {len(rows)} of {len(y)} still robust")
                 sub = Context(device=ctx.device, seed=ctx.seed, batch_size=ctx.batch_size, index=index[rows])
-                done = get_kind(member.kind).attack(model, x[rows], y[rows], member.resolved(eps), member.backend, sub,
-                                                    verify_batch=max(ctx.batch_size, 100))
+                kind, resolved = get_kind(member.kind), member.resolved(eps)
+
+                def on_search_copy(x_ref: torch.Tensor, y_: torch.Tensor, kind: AttackKind = kind,
+                                   resolved: dict[str, Any] = resolved, member: Member = member, sub: Context = sub) -> Any:
+                    return kind.generate(search, x_ref, y_, resolved, member.backend, sub)
+
+                done = kind.attack(model, x[rows], y[rows], resolved, member.backend, sub, generate=on_search_copy,
+                                   verify_batch=max(ctx.batch_size, 100))  # searched on the copy, verified on the model
                 hit = done.broken  # verified adversarial: counted, and attacked no more
                 out[rows[hit]] = done.candidates.x[hit]
                 broken_by[rows[hit]] = j
