@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from bench.attacks.base import Candidates, CellKind
 from bench.errors import BenchError
-from bench.runner import Job, Runner, merge_shards, pack_shard, shard_bounds, unpack_shard
+from bench.runner import COMPUTE_S, Job, Runner, merge_shards, pack_shard, shard_bounds, unpack_shard
 
 RETRIES = 2
 ENV = ("BENCH_ZOO_PATH", "BENCH_CACHE_DIR", "BENCH_MALLOC_TUNE")
@@ -63,8 +63,10 @@ def compute_shard(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     out = kind.generate(model, spec["x"], spec["y"], cfg.params, cfg.backend, ctx)
     part = out if isinstance(out, Candidates) else Candidates(out)
-    return {"x": part.x.detach().cpu(), "tensors": {k: v.cpu() for k, v in part.tensors.items()}, "stats": dict(part.stats),
-            "node": platform.node(), "device": str(device), "pid": os.getpid(), "began": began, "seconds": time.perf_counter() - t0}
+    seconds = time.perf_counter() - t0
+    return {"x": part.x.detach().cpu(), "tensors": {k: v.cpu() for k, v in part.tensors.items()},
+            "stats": {**part.stats, COMPUTE_S: seconds},
+            "node": platform.node(), "device": str(device), "pid": os.getpid(), "began": began, "seconds": seconds}
 
 
 class RayExecutor:
@@ -168,10 +170,10 @@ class RayExecutor:
             if saved is None:
                 raise BenchError(f"{job.model_id}/{job.cfg.id}: shard {start}-{stop} vanished from {runner.store.root}")
             parts.append(unpack_shard(saved))
-        cand = merge_shards(parts)
+        cand, cost = merge_shards(parts)
         model = runner.model(job.model_id)
         verdict = runner.verified(job, runner.attempt(job, model, plan["ctx"], lambda x_ref, y: cand))
         compute = sum(w["seconds"] for w in plan["where"])  # the workers' time on it, not the time it waited in the queue
-        runner.write(job, verdict, compute, {"shards": len(plan["bounds"]), "shards_resumed": plan["resumed"],
-                                                               "executor": "ray", "ran_on": plan["where"]})
+        runner.write(job, verdict, compute, {"shards": len(plan["bounds"]), "shards_resumed": plan["resumed"], **cost,
+                                             "executor": "ray", "ran_on": plan["where"]})
         computed.append(f"{job.model_id}/{job.cfg.id}")

@@ -66,13 +66,23 @@ def unpack_shard(saved: dict[str, torch.Tensor]) -> Candidates:
                       {k[2:]: float(v[0]) for k, v in saved.items() if k.startswith("s/")})
 
 
-def merge_shards(parts: list[Candidates]) -> Candidates:
-    """A cell's candidates from its shards in order: tensors concatenated, numbers summed."""
-    return Candidates(
+# A shard's own statistic, beside the kind's: the seconds its candidates took to generate, kept in
+# the shard file so that a cell finished over several runs (or on several workers) still knows
+# what it cost. merge_shards takes it out of the kind's numbers and totals it for the provenance.
+COMPUTE_S = "compute_s"
+
+
+def merge_shards(parts: list[Candidates]) -> tuple[Candidates, dict[str, Any]]:
+    """A cell's candidates from its shards in order (tensors concatenated, numbers summed), and
+    its cost: ``compute_s`` over the ``shards_timed`` shards that recorded one (older shards did not)."""
+    keys = [k for k in dict.fromkeys(k for p in parts for k in p.stats) if k != COMPUTE_S]
+    timed = [p.stats[COMPUTE_S] for p in parts if COMPUTE_S in p.stats]
+    merged = Candidates(
         torch.cat([p.x for p in parts]),
         {k: torch.cat([p.tensors[k] for p in parts]) for k in parts[0].tensors},
-        {k: float(sum(p.stats.get(k, 0.0) for p in parts)) for k in dict.fromkeys(k for p in parts for k in p.stats)},
+        {k: float(sum(p.stats.get(k, 0.0) for p in parts)) for k in keys},
     )
+    return merged, {"compute_s": round(float(sum(timed)), 3), "shards_timed": len(timed)}
 
 
 def shard_bounds(n: int, per_shard: int) -> list[tuple[int, int]]:
@@ -288,7 +298,8 @@ class Runner:
         if isinstance(job.kind, CellKind):
             out = job.kind.evaluate(model, model_id, cfg.params, ctx)
             bar.close()
-            self.write(job, Verdict(out.value, out.n, out.count, out.tensors, {}, out.extra), time.time() - t0, {})
+            wall = time.time() - t0
+            self.write(job, Verdict(out.value, out.n, out.count, out.tensors, {}, out.extra), wall, {"compute_s": round(wall, 3)})
             return True
         shards: dict[str, int] = {}
 
@@ -361,13 +372,18 @@ class Runner:
                 bar.update(stop - start)
                 continue
             sub = dataclasses.replace(ctx, index=indices[start:stop])
+            t0 = time.perf_counter()
             out = kind.generate(model, x[start:stop], y[start:stop], cfg.params, cfg.backend, sub)
             part = out if isinstance(out, Candidates) else Candidates(out)
-            part = Candidates(part.x.detach().cpu(), {k: v.cpu() for k, v in part.tensors.items()}, dict(part.stats))
+            stats = {**part.stats, COMPUTE_S: time.perf_counter() - t0}
+            part = Candidates(part.x.detach().cpu(), {k: v.cpu() for k, v in part.tensors.items()}, stats)
             if len(bounds) > 1:
                 self.store.write_shard(model_id, cfg.id, start, stop, h, pack_shard(part))
             parts.append(part)
-        return merge_shards(parts) if parts else Candidates(x.clone()), {"shards": len(bounds), "shards_resumed": reused}
+        if not parts:
+            return Candidates(x.clone()), {"shards": 0, "shards_resumed": 0}
+        merged, cost = merge_shards(parts)
+        return merged, {"shards": len(bounds), "shards_resumed": reused, **cost}
 
     def _split_size(self, cfg: AttackConfig) -> int:
         return len(load(self.suite.dataset, cfg.examples.split, self.data_dir))

@@ -176,6 +176,10 @@ def test_a_cascade_cell_resumes_inside_to_the_identical_cell(tiny_zoo: Path, tmp
     ja, jb = (json.loads((tmp_path / n / "cells" / "tiny-linear" / "aa.json").read_text()) for n in ("straight", "resumed"))
     assert ja["value"] == jb["value"] and ja["ci95"] == jb["ci95"]
     assert {k: v["broke"] for k, v in ja["extra"]["members"].items()} == {k: v["broke"] for k, v in jb["extra"]["members"].items()}
+    # the cost of a cell finished over two runs is every shard's, not the last run's
+    pb = jb["provenance"]
+    assert pb["shards"] == pb["shards_timed"] == 3 and pb["shards_resumed"] == 2
+    assert pb["compute_s"] >= sum(m["time_s"] for m in jb["extra"]["members"].values()) - 0.01 > 0
 
 
 def test_torchattacks_backend_agrees_with_native_on_a_tiny_model(tiny_zoo: Path) -> None:
