@@ -177,3 +177,26 @@ def test_perf_params_are_typed_by_the_attack_spec() -> None:
                          (["steps=1.5"], "must be int")):
         with pytest.raises(BenchError, match=message):
             parse_params("cw_l2", bad)
+
+
+def test_bench_perf_autoattack_times_the_cascade_against_both_references(tiny_zoo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`bench perf --attack autoattack`: torchattacks' AutoAttack as shipped and at the reference's
+    100 steps, then the cascade's presets; the cascade keeps robust nothing either reference breaks
+    (at most 1 example in 100: none of 20)."""
+    import re
+
+    from bench import perf
+    from bench.cli import main
+
+    assert main(["perf", "--model", "tiny-linear", "--attack", "autoattack", "--eps", "0.06", "--n", "20", "--offset", "500",
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    rows = {cols[0]: cols for cols in (re.split(r"\s{2,}", line.strip()) for line in out.split("\n\n")[0].splitlines())
+            if cols[0].startswith(("torchattacks", "cascade"))}  # the table, not the per-member lines below it
+    assert "(n=20)" in out and list(rows) == [name for name, _ in perf.REFERENCES] + [
+        "cascade autoattack_standard", "cascade autoattack_standard+adaptive"]
+    (shipped, hundred), cascades = [rows[name] for name, _ in perf.REFERENCES], [rows[k] for k in list(rows)[2:]]
+    assert shipped[-2] == "-" and hundred[-1] == "-"  # a reference is not compared with itself
+    for row in cascades:
+        assert row[-2:] == ["0", "0"], row
+        assert 0 < float(row[2]) < 1  # the attack has work to do at this eps

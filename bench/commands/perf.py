@@ -96,26 +96,27 @@ def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
     import torch
     from tabulate import tabulate
 
-    from bench import zoo
-    from bench.data import load_mnist
-    from bench.perf import autoattack_comparison
+    from bench import data, zoo
+    from bench.perf import REFERENCES, autoattack_comparison
 
     model = zoo.load(args.model, device)
-    split = load_mnist("test", args.data_dir)
+    split = data.load(zoo.get_card(args.model).dataset, "test", args.data_dir)
     index = torch.arange(args.offset, args.offset + args.n)
     x, y = split.x[index], split.y[index]
     batch = int(args.batch_size) if args.batch_size.isdigit() else 100
     rows = autoattack_comparison(model, x, y, index, args.eps, batch, device,
                                  [["autoattack_standard"], ["autoattack_standard", "adaptive"]])
-    ref = rows[0]
+    refs = rows[:len(REFERENCES)]
     table = []
     for r in rows:
-        outside = int((r.robust & ~ref.robust).sum())
-        table.append([r.name, f"{r.seconds:.1f}", f"{r.robust_accuracy:.3f}", f"{ref.seconds / r.seconds:.2f}",
-                      "-" if r is ref else f"{outside} of {len(y)}"])
-    print(f"{args.model}, L-inf eps {args.eps}, test images {args.offset}-{args.offset + args.n - 1}, {device} ({threads} threads)")
-    print(tabulate(table, headers=["attack", "seconds", "robust acc", "speed vs shipped", "robust here, broken by shipped"]))
-    for r in rows[1:]:
+        outside = [f"{int((r.robust & ~ref.robust).sum())}" if r is not ref else "-" for ref in refs]
+        table.append([r.name, f"{r.seconds:.1f}", f"{r.robust_accuracy:.3f}", *(f"{ref.seconds / r.seconds:.2f}" for ref in refs),
+                      *outside])
+    print(f"{args.model}, L-inf eps {args.eps}, test images {args.offset}-{args.offset + args.n - 1} (n={len(y)}), "
+          f"{device} ({threads} threads)")
+    print(tabulate(table, headers=["attack", "seconds", "robust acc", "speed vs shipped", "speed vs 100 steps",
+                                   "robust here, broken by shipped", "... by 100 steps"]))
+    for r in rows[len(REFERENCES):]:
         print(f"\n{r.name}: " + "; ".join(f"{k} ({m['backend']}) {m['time_s']:.1f}s broke {m['broke']}/{m['attempted']}"
                                          for k, m in r.members.items() if m["attempted"]))
     return 0
