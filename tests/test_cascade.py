@@ -5,6 +5,7 @@ the answer is known."""
 from __future__ import annotations
 
 import json
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -118,13 +119,17 @@ DETERMINISTIC = (  # members with no random draw, so each one alone gives the sa
 )
 
 
-def test_cascade_flags_are_the_intersection_of_its_members_run_alone(tiny_zoo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def deterministic_case(monkeypatch: pytest.MonkeyPatch) -> tuple[Classifier, torch.Tensor, torch.Tensor, torch.Tensor, Any, dict[str, Any]]:
+    """tiny-linear on test images 300-359 at eps 0.08, the DETERMINISTIC members as preset 'test'."""
     monkeypatch.setitem(cascade.PRESETS, "test", DETERMINISTIC)
-    model = zoo.load("tiny-linear")
     split = load_mnist("test")
-    x, y, index = split.x[300:360], split.y[300:360], torch.arange(300, 360)
     kind = get_kind("cascade")
-    params = kind.resolve({"eps": 0.08, "presets": ["test"]})
+    return (zoo.load("tiny-linear"), split.x[300:360], split.y[300:360], torch.arange(300, 360), kind,
+            kind.resolve({"eps": 0.08, "presets": ["test"]}))
+
+
+def test_cascade_flags_are_the_intersection_of_its_members_run_alone(tiny_zoo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model, x, y, index, kind, params = deterministic_case(monkeypatch)
     ticks: list[int] = []
     out = kind.generate(model, x, y, params, None, Context(device=CPU, seed=5, batch_size=25, index=index, progress=ticks.append))
     assert sum(ticks) == len(y)
@@ -261,12 +266,7 @@ def test_the_search_copy_is_channels_last_on_cpu_and_scores_as_the_model() -> No
 def test_the_cascade_counts_only_what_fools_the_model_itself(tiny_zoo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A search copy that lies (it always predicts a wrong class) makes every member 'succeed' on
     it; the harness verifies on the model, so the cell equals the one searched on the model."""
-    monkeypatch.setitem(cascade.PRESETS, "test", DETERMINISTIC)
-    model = zoo.load("tiny-linear")
-    split = load_mnist("test")
-    x, y, index = split.x[300:360], split.y[300:360], torch.arange(300, 360)
-    kind = get_kind("cascade")
-    params = kind.resolve({"eps": 0.08, "presets": ["test"]})
+    model, x, y, index, kind, params = deterministic_case(monkeypatch)
 
     def run() -> torch.Tensor:
         attempt = kind.attack(model, x, y, params, None, Context(device=CPU, seed=5, batch_size=25, index=index), verify_batch=25)
