@@ -301,7 +301,7 @@ class Runner:
             wall = time.time() - t0
             self.write(job, Verdict(out.value, out.n, out.count, out.tensors, {}, out.extra), wall, {"compute_s": round(wall, 3)})
             return True
-        shards: dict[str, int] = {}
+        shards: dict[str, Any] = {}
 
         def generate(x_ref: torch.Tensor, y: torch.Tensor) -> Candidates:
             assert job is not None and job.indices is not None
@@ -357,7 +357,7 @@ class Runner:
         self.log(f"{job.model_id} / {cfg.id}: {kind.metric} {value:.4f} (n={n}, {wall:.1f}s){note}")
 
     def _shards(self, model: Any, model_id: str, cfg: AttackConfig, kind: Any, x: torch.Tensor, y: torch.Tensor,
-                indices: torch.Tensor, ctx: Context, h: str, bar: Any) -> tuple[Candidates, dict[str, int]]:
+                indices: torch.Tensor, ctx: Context, h: str, bar: Any) -> tuple[Candidates, dict[str, Any]]:
         """The cell's candidates, shard by shard: a shard finished by an earlier (killed) run of the
         same configuration is read back, the others are generated and kept as they finish. The
         harness verifies the whole cell afterwards, read-back shards included."""
