@@ -20,8 +20,8 @@ from bench.models.base import Classifier
 
 
 def search_copy(model: Classifier, device: torch.device) -> Classifier:
-    """``model`` itself where the layout brings nothing (no convolution, or not on CPU; on CUDA
-    channels-last pays only in reduced precision), else a channels-last copy in eval mode."""
+    """``model`` itself where the layout is not known to help (no convolution, or not on CPU: on
+    CUDA it has not been measured here), else a channels-last copy in eval mode."""
     if torch.device(device).type != "cpu" or not any(isinstance(m, nn.Conv2d) for m in model.modules()):
         return model
     fast = copy.deepcopy(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
