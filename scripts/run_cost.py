@@ -27,7 +27,7 @@ def cell_seconds(cell: dict) -> tuple[float, bool]:
     """(seconds, exact) of a complete cell."""
     prov = cell.get("provenance") or {}
     threads = int(prov.get("threads") or 1)
-    if "compute_s" in prov and prov.get("shards_timed", prov.get("shards", 1)) == prov.get("shards", prov.get("shards_timed")):
+    if "compute_s" in prov and prov.get("shards_timed") == prov.get("shards"):  # every shard timed (or none: one cell)
         return float(prov["compute_s"]) * threads, True
     members = (cell.get("extra") or {}).get("members")
     if isinstance(members, dict):
