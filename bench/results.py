@@ -171,6 +171,20 @@ class ResultsStore:
         except (OSError, SafetensorError):
             return None  # a damaged shard is recomputed
 
+    def shard_seconds(self, model: str, attack: str, start: int, stop: int, config_hash: str, key: str) -> float | None:
+        """A finished shard's stored statistic ``key`` (0.0 when it has none), reading only its
+        header and that number; None when no shard of this configuration is there."""
+        path = self.shard_path(model, attack, start, stop)
+        if not path.is_file():
+            return None
+        try:
+            with safe_open(str(path), "pt") as fh:
+                if (fh.metadata() or {}).get("config_hash") != config_hash:
+                    return None
+                return float(fh.get_tensor(f"s/{key}")[0]) if f"s/{key}" in fh.keys() else 0.0
+        except (OSError, SafetensorError):
+            return None
+
     def clear_shards(self, model: str, attack: str) -> None:
         folder = self.partial_dir(model, attack)
         if folder.is_dir():

@@ -33,6 +33,7 @@ from bench.device import configure_threads, resolve_device
 from bench.errors import BenchError
 from bench.provenance import cell_provenance, git_commit, machine, package_versions
 from bench.results import ResultsStore, atomic_write_json, atomic_write_text
+from bench.stale import stale_reason
 from bench.stats import proportion_interval
 from bench.suite import AttackConfig, Suite
 
@@ -42,15 +43,19 @@ def attack_seed(suite_seed: int, attack_id: str) -> int:
     return suite_seed * 100_003 + zlib.crc32(attack_id.encode()) % 100_000
 
 
-def config_hash(cfg: AttackConfig, indices: torch.Tensor | None, sha: str, seed: int, dataset: str, extra: Any = None) -> str:
+def config_hash(cfg: AttackConfig, indices: torch.Tensor | None, sha: str, seed: int, dataset: str, extra: Any = None,
+                rng: int | None = None) -> str:
+    """The identity of a cell's configuration; ``rng``: the kind's random-draw version (default: the
+    code's now; an earlier one tells whether a stored cell is stale only because the draws changed)."""
     kind = get_kind(cfg.kind)
+    rng = kind.rng_version if rng is None else rng
     fields = {
         "kind": cfg.kind, "backend": cfg.backend, "params": hashed_params(kind.params, cfg.params), "seed": seed, "dataset": dataset,
         "checkpoint": sha, "indices": hashlib.sha256(indices.numpy().tobytes()).hexdigest() if indices is not None else None,
         "extra": extra,
     }
-    if kind.rng_version > 1:  # absent at 1, so cells of kinds whose draws never changed stay valid
-        fields["rng"] = kind.rng_version
+    if rng > 1:  # absent at 1, so cells of kinds whose draws never changed stay valid
+        fields["rng"] = rng
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -106,6 +111,7 @@ class Job:
     indices: torch.Tensor | None
     deps: list[tuple[str, str]]
     config_hash: str
+    extra: Any = None  # the config hashes of the cells it reads (part of config_hash)
 
 
 @dataclass
@@ -249,9 +255,9 @@ class Runner:
             before = {}
         return before if isinstance(before, dict) else {}
 
-    def job(self, model_id: str, cfg: AttackConfig) -> Job | None:
-        """What computing one cell needs (its config hash, examples, seed), or None when a complete
-        cell of the same configuration is there (and ``force`` is off)."""
+    def identify(self, model_id: str, cfg: AttackConfig) -> Job:
+        """The cell's identity now (kind, seed, examples, the cells it reads, config hash), with no
+        side effect: what ``job`` compares with the stored cell, and what ``bench run --plan`` shows."""
         kind = get_kind(cfg.kind)
         card = self.cards[model_id]
         seed = attack_seed(self.suite.seed, cfg.id)
@@ -259,11 +265,34 @@ class Runner:
         deps = kind.depends_on(cfg.params, self.model_ids, model_id)
         extra = {f"{m}/{a}": (self.store.read_cell(m, a) or {}).get("config_hash") for m, a in deps} or None
         h = config_hash(cfg, indices, card.sha256 or "", seed, self.suite.dataset, extra)
-        if not self.force and self.store.is_complete(model_id, cfg.id, h):
+        return Job(model_id, cfg, kind, seed, indices, deps, h, extra)
+
+    def job(self, model_id: str, cfg: AttackConfig) -> Job | None:
+        """What computing one cell needs, or None when a complete cell of the same configuration is
+        there (and ``force`` is off). A stored cell of another configuration is named with the
+        reason it no longer counts, so a number never changes silently."""
+        job = self.identify(model_id, cfg)
+        if not self.force and self.store.is_complete(model_id, cfg.id, job.config_hash):
             self.log(f"skip {model_id} / {cfg.id} (done)")
             return None
+        stored = self.store.read_cell(model_id, cfg.id)
+        if stored is not None and not self.force:
+            self.log(f"recompute {model_id} / {cfg.id}: {self.stale(stored, job)}")
         atomic_write_text(self.store.suite_yaml, yaml.safe_dump(self.suite.resolved, sort_keys=False))
-        return Job(model_id, cfg, kind, seed, indices, deps, h)
+        return job
+
+    def stale(self, stored: dict[str, Any], job: Job) -> str:
+        """Why a stored cell no longer counts for ``job`` (bench.stale)."""
+        sha = self.cards[job.model_id].sha256 or ""
+
+        def rehash(rng: int) -> str:
+            return config_hash(job.cfg, job.indices, sha, job.seed, self.suite.dataset, job.extra, rng=rng)
+
+        was = stored.get("params")
+        if isinstance(was, dict):  # both as the hash sees them (late parameters at their default left out)
+            stored = {**stored, "params": hashed_params(job.kind.params, was)}
+        return stale_reason(stored, job.cfg.kind, job.cfg.backend, hashed_params(job.kind.params, job.cfg.params),
+                            job.seed, sha, job.kind.rng_version, rehash)
 
     def context(self, job: Job, model: Any, bar: Any = None) -> Context:
         batch_size = batch_size_for(self.suite, model, self.cards[job.model_id].sha256, self.device)  # measured when unset

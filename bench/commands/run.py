@@ -23,6 +23,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(Path(args.suite))
     if args.out:
         suite.out_dir = Path(args.out)
+    if args.plan:
+        from bench.plan import plan, plan_text
+
+        runner = Runner(suite, device="cpu", data_dir=args.data_dir, force=args.force, only_models=args.model,
+                        only_attacks=args.attack, progress=False, log=lambda s: None)
+        print(f"suite {suite.name} v{suite.version}: {len(runner.model_ids)} models x {len(runner.attacks)} attacks "
+              f"-> {suite.out_dir}")
+        print(plan_text(plan(runner), show_done=args.all, force=args.force))
+        return 0
+    if args.all:
+        raise BenchError("--all goes with --plan")
     executor = None
     if args.executor == "ray":
         from bench.ray_executor import RayExecutor
@@ -60,6 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--attack", action="append", help="only this attack id of the suite (repeatable)")
     r.add_argument("--out", default=None, help="results folder (default: the suite's outputs.dir)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--plan", action="store_true",
+                   help="compute nothing: list the cells the run would compute (missing, partial with its finished "
+                        "shards, stale with the reason) and count the done ones")
+    r.add_argument("--all", action="store_true", help="--plan: list the done cells too")
     r.add_argument("--no-leaderboard", action="store_true", help="do not render the leaderboard at the end")
     r.add_argument("--wide", action="store_true", help="print the leaderboard with every column in one table")
     r.add_argument("--executor", choices=["local", "ray"], default="local",
