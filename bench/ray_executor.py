@@ -3,8 +3,10 @@
 The unit of work is a shard of a per-example cell (``runner.shard_bounds``: fixed per kind, so a
 sharded cell is the cell computed in one process, example for example). Workers load each model
 from the zoo, sha256-verified, once per worker process, and get the shard's inputs from the
-driver through Ray's object store; they return candidates, never write. The driver owns the results folder: it writes each shard as it
-arrives (so a killed driver keeps every finished shard and a re-run resumes), verifies each
+driver through Ray's object store; they return candidates and write no shard or cell (on a local
+instance, the results folder being this machine's disk, a long shard's finished stages are kept there
+as in process: ``ShardStages``, so a killed run resumes inside the shard). The driver owns the results
+folder: it writes each shard as it arrives (so a killed driver keeps every finished shard and a re-run resumes), verifies each
 complete cell itself (``Runner.verified``) and writes it atomically. Cells that read other cells
 (transfer, masking checks) and the other whole-cell kinds run in the driver afterwards, as in
 process. A task that fails (its worker killed, out of memory) is retried ``RETRIES`` times by
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,7 +26,8 @@ from tqdm import tqdm
 
 from bench.attacks.base import Candidates, CellKind
 from bench.errors import BenchError
-from bench.runner import COMPUTE_S, Job, Runner, merge_shards, pack_shard, shard_bounds, unpack_shard
+from bench.results import ShardStages
+from bench.runner import Job, Runner, merge_shards, pack_shard, shard_bounds, timed_part, unpack_shard
 
 RETRIES = 2
 ENV = ("BENCH_ZOO_PATH", "BENCH_CACHE_DIR", "BENCH_MALLOC_TUNE")
@@ -58,14 +62,15 @@ def compute_shard(spec: dict[str, Any]) -> dict[str, Any]:
     model = cached[1]
     cfg = spec["cfg"]
     kind = get_kind(cfg.kind)
-    ctx = Context(device=device, seed=int(spec["seed"]), batch_size=int(spec["batch_size"]), index=spec["index"])
+    stages = ShardStages(Path(spec["stages"]), spec["config_hash"]) if spec.get("stages") else None
+    ctx = Context(device=device, seed=int(spec["seed"]), batch_size=int(spec["batch_size"]), index=spec["index"], stages=stages)
     began = time.time()
     t0 = time.perf_counter()
     out = kind.generate(model, spec["x"], spec["y"], cfg.params, cfg.backend, ctx)
-    part = out if isinstance(out, Candidates) else Candidates(out)
     seconds = time.perf_counter() - t0
+    part = timed_part(out if isinstance(out, Candidates) else Candidates(out), seconds)
     return {"x": part.x.detach().cpu(), "tensors": {k: v.cpu() for k, v in part.tensors.items()},
-            "stats": {**part.stats, COMPUTE_S: seconds},
+            "stats": part.stats,
             "node": platform.node(), "device": str(device), "pid": os.getpid(), "began": began, "seconds": seconds}
 
 
@@ -119,7 +124,12 @@ class RayExecutor:
                     continue
                 spec = {"model": job.model_id, "cfg": job.cfg, "seed": job.seed, "index": job.indices[start:stop],
                         "x": x_ref[start:stop].clone(), "y": y[start:stop].clone(), "batch_size": ctx.batch_size,
-                        "device": str(runner.device), "threads": self.threads}
+                        "device": str(runner.device), "threads": self.threads, "config_hash": job.config_hash}
+                if not self.address:  # a local instance: the workers share this disk
+                    stages = runner.store.shard_stages(job.model_id, job.cfg.id, start, stop, job.config_hash)
+                    if runner.force:
+                        stages.clear()
+                    spec["stages"] = str(stages.root)
                 pending[task.remote(spec)] = (job, start, stop)
         computed, failed = [], []
         bar = tqdm(total=len(pending), desc="shards", unit="shard", disable=not runner.progress, dynamic_ncols=True)
@@ -145,6 +155,7 @@ class RayExecutor:
                     continue
                 part = Candidates(result["x"], result["tensors"], result["stats"])
                 runner.store.write_shard(job.model_id, job.cfg.id, start, stop, job.config_hash, pack_shard(part))
+                runner.store.shard_stages(job.model_id, job.cfg.id, start, stop, job.config_hash).clear()
                 plan["where"].append({"node": result["node"], "device": result["device"], "pid": result["pid"],
                                       "examples": [start, stop], "began": round(result["began"], 2),
                                       "seconds": round(result["seconds"], 2)})

@@ -3,7 +3,8 @@
 A cell is complete when its JSON exists (the tensors are written first), so a run killed at any
 moment leaves only complete cells behind and a re-run resumes from them. Inside a cell, each
 finished shard of examples is kept under ``cells/<model>/<attack>.partial/`` (its candidates and
-the cell's config hash) until the cell is complete, so a killed run loses at most one shard.
+the cell's config hash) until the cell is complete, so a killed run loses at most one shard; a
+kind whose shard takes long (a cascade) keeps its finished stages there too (``ShardStages``).
 Writes that would not change a file leave it untouched: a run that computes nothing changes
 nothing on disk.
 """
@@ -14,6 +15,7 @@ import glob
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +187,10 @@ class ResultsStore:
         except (OSError, SafetensorError):
             return None
 
+    def shard_stages(self, model: str, attack: str, start: int, stop: int, config_hash: str) -> ShardStages:
+        """Where the running shard ``[start, stop)`` keeps its finished stages."""
+        return ShardStages(self.partial_dir(model, attack) / "stages" / f"{start:06d}-{stop:06d}", config_hash)
+
     def clear_shards(self, model: str, attack: str) -> None:
         folder = self.partial_dir(model, attack)
         if folder.is_dir():
@@ -195,3 +201,41 @@ class ResultsStore:
         with ``model``."""
         pattern = f"{glob.escape(model)}/*.json" if model is not None else "*/*.json"
         return [(path.parent.name, path.stem) for path in sorted(self.cells_dir.glob(pattern))]
+
+
+@dataclass(frozen=True)
+class ShardStages:
+    """Finished stages inside one shard, e.g. each member of a cascade (a TanhEns16 shard of 100
+    examples runs for over an hour): a killed run then loses at most the stage it was in, not the
+    shard. Each stage file carries the cell's config hash (another configuration's is ignored);
+    the shard's stages are removed once the shard is written, and with the cell's ``.partial/``."""
+
+    root: Path
+    config_hash: str
+
+    def path(self, name: str) -> Path:
+        return self.root / f"{name}.safetensors"
+
+    def save(self, name: str, tensors: dict[str, torch.Tensor]) -> None:
+        path = self.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata={"config_hash": self.config_hash})
+        os.replace(tmp, path)
+
+    def load(self, name: str) -> dict[str, torch.Tensor] | None:
+        """The stage of this configuration, else None (absent, damaged, or another config's)."""
+        path = self.path(name)
+        if not path.is_file():
+            return None
+        try:
+            with safe_open(str(path), "pt") as fh:
+                if (fh.metadata() or {}).get("config_hash") != self.config_hash:
+                    return None
+            return load_file(str(path))
+        except (OSError, SafetensorError):
+            return None
+
+    def clear(self) -> None:
+        if self.root.is_dir():
+            shutil.rmtree(self.root)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from bench import zoo
 from bench.attacks import Context, get_kind
-from bench.attacks.base import Attempt, Candidates, CellKind, Generate
+from bench.attacks.base import RESUMED_S, Attempt, Candidates, CellKind, Generate
 from bench.attacks.spec import hashed_params
 from bench.batch_size import batch_size_for
 from bench.data import load
@@ -75,6 +75,13 @@ def unpack_shard(saved: dict[str, torch.Tensor]) -> Candidates:
 # the shard file so that a cell finished over several runs (or on several workers) still knows
 # what it cost. merge_shards takes it out of the kind's numbers and totals it for the provenance.
 COMPUTE_S = "compute_s"
+
+
+def timed_part(part: Candidates, seconds: float) -> Candidates:
+    """``part`` with its cost in ``COMPUTE_S``: this process's seconds plus those an earlier one
+    spent on the stages the kind read back (``RESUMED_S``, folded in)."""
+    stats = {k: v for k, v in part.stats.items() if k != RESUMED_S}
+    return Candidates(part.x, part.tensors, {**stats, COMPUTE_S: seconds + float(part.stats.get(RESUMED_S, 0.0))})
 
 
 def merge_shards(parts: list[Candidates]) -> tuple[Candidates, dict[str, Any]]:
@@ -400,14 +407,17 @@ class Runner:
                 reused += 1
                 bar.update(stop - start)
                 continue
-            sub = dataclasses.replace(ctx, index=indices[start:stop])
+            stages = self.store.shard_stages(model_id, cfg.id, start, stop, h)
+            if self.force:
+                stages.clear()  # --force recomputes inside the shard too
+            sub = dataclasses.replace(ctx, index=indices[start:stop], stages=stages)
             t0 = time.perf_counter()
             out = kind.generate(model, x[start:stop], y[start:stop], cfg.params, cfg.backend, sub)
-            part = out if isinstance(out, Candidates) else Candidates(out)
-            stats = {**part.stats, COMPUTE_S: time.perf_counter() - t0}
-            part = Candidates(part.x.detach().cpu(), {k: v.cpu() for k, v in part.tensors.items()}, stats)
+            part = timed_part(out if isinstance(out, Candidates) else Candidates(out), time.perf_counter() - t0)
+            part = Candidates(part.x.detach().cpu(), {k: v.cpu() for k, v in part.tensors.items()}, part.stats)
             if len(bounds) > 1:
                 self.store.write_shard(model_id, cfg.id, start, stop, h, pack_shard(part))
+                stages.clear()  # the shard holds it all now (a one-shard cell's go with its .partial/)
             parts.append(part)
         if not parts:
             return Candidates(x.clone()), {"shards": 0, "shards_resumed": 0}

@@ -187,6 +187,68 @@ def test_a_cascade_cell_resumes_inside_to_the_identical_cell(tiny_zoo: Path, tmp
     assert pb["compute_s"] >= sum(m["time_s"] for m in jb["extra"]["members"].values()) - 0.01 > 0
 
 
+RANDOM = (  # random starts drawn per example, a library member seeded per shard, a targeted one
+    cascade.Member("R1", "pgd_linf", "native", {"steps": 5, "step_size_eps": 0.25}),
+    cascade.Member("R2", "apgd", "torchattacks", {"steps": 10, "restarts": 1}),
+    cascade.Member("R3", "pgd_linf", "native", {"steps": 20, "step_size_eps": 0.1, "loss": "margin", "targets": 3}),
+)
+
+
+def test_a_shard_killed_inside_resumes_at_the_next_member_to_the_identical_cell(tiny_zoo: Path, tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """One shard of 100 examples; the run dies in its third member. The next run reads the state
+    after the second member back (neither earlier member runs again) and ends with the cell an
+    uninterrupted run writes, its cost the two runs' together."""
+    monkeypatch.setitem(cascade.PRESETS, "random", RANDOM)
+    suite = {
+        "name": "tiny_stages", "version": 1, "dataset": "mnist", "seed": 5, "batch_size": 40,
+        "examples": {"split": "test", "count": 100, "offset": 400}, "models": {"ids": ["tiny-linear"]},
+        "attacks": [{"id": "aa", "kind": "cascade", "params": {"eps": 0.06, "presets": ["random"]}}],
+    }
+    paths = {}
+    for name in ("straight", "resumed"):
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(yaml.safe_dump({**suite, "outputs": {"dir": str(tmp_path / name)}}))
+    args = ["--device", "cpu", "--no-progress", "--no-leaderboard"]
+    assert main(["run", str(paths["straight"]), *args]) == 0
+    pgd, apgd = get_kind("pgd_linf"), get_kind("apgd")
+    originals = {k.name: k.generate for k in (pgd, apgd)}
+    calls: list[str] = []
+
+    def counting(kind: Any, die_on_targets: bool):  # type: ignore[no-untyped-def]
+        original = originals[kind.name]
+
+        def generate(model: Any, x: Any, y: Any, params: dict[str, Any], *a: object, **k: object):  # type: ignore[no-untyped-def]
+            calls.append(f"{kind.name}{params.get('targets', 0)}")
+            if die_on_targets and params.get("targets"):
+                raise KeyboardInterrupt  # as a session that ends in the third member
+            return original(model, x, y, params, *a, **k)
+        return generate
+
+    monkeypatch.setattr(pgd, "generate", counting(pgd, True))
+    monkeypatch.setattr(apgd, "generate", counting(apgd, False))
+    assert main(["run", str(paths["resumed"]), *args]) == 130
+    stages = tmp_path / "resumed" / "cells" / "tiny-linear" / "aa.partial" / "stages" / "000000-000100"
+    assert sorted(p.name for p in stages.glob("*.safetensors")) == ["member-00.safetensors", "member-01.safetensors"]
+    assert calls == ["pgd_linf0", "apgd0", "pgd_linf3"]
+    calls.clear()
+    monkeypatch.setattr(pgd, "generate", counting(pgd, False))
+    assert main(["run", str(paths["resumed"]), *args]) == 0
+    assert calls == ["pgd_linf3"]  # R1 and R2 were read back, not run again
+    assert not (tmp_path / "resumed" / "cells" / "tiny-linear" / "aa.partial").exists()
+    a = load_file(str(tmp_path / "straight" / "cells" / "tiny-linear" / "aa.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "cells" / "tiny-linear" / "aa.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ja, jb = (json.loads((tmp_path / n / "cells" / "tiny-linear" / "aa.json").read_text()) for n in ("straight", "resumed"))
+    assert ja["value"] == jb["value"]
+    assert {k: v["broke"] for k, v in ja["extra"]["members"].items()} == {k: v["broke"] for k, v in jb["extra"]["members"].items()}
+    m = ja["extra"]["members"]  # the case is not trivial: both read-back members broke some, the third had work
+    assert m["R1"]["broke"] > 0 and m["R2"]["broke"] > 0 and m["R3"]["attempted"] > 0, m
+    times = {k: v["time_s"] for k, v in jb["extra"]["members"].items()}
+    assert times["R1"] > 0 and times["R2"] > 0  # the first run's member times were kept
+    assert jb["provenance"]["compute_s"] >= sum(times.values()) - 0.01
+
+
 def test_torchattacks_backend_agrees_with_native_on_a_tiny_model(tiny_zoo: Path) -> None:
     model = zoo.load("tiny-linear")
     split = load_mnist("test")

@@ -36,6 +36,7 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
     index: torch.Tensor | None = None
     reported: int = 0  # examples of the current batch already counted by ``settle``
+    stages: Any = None  # bench.results.ShardStages of the running shard, or None: where a long kind keeps finished stages
 
     def settle(self, k: int) -> None:
         """``k`` examples of the running batch are settled (broken, or done): count them now, not
@@ -134,6 +135,10 @@ class Candidates:
 
 
 Generate = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | Candidates"]
+
+# A stat a kind that resumed from ``Context.stages`` returns: the seconds an earlier process spent
+# on the stages it read back, so the shard's recorded cost is its whole cost (the runner adds it).
+RESUMED_S = "resumed_s"
 
 
 @dataclass

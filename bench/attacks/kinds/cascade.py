@@ -10,7 +10,8 @@ scores linear in the raw code scores (margin loss, untargeted and toward the top
 and APGD-T on them) and the code-word attack (the raw code scores pushed toward another class's
 code word). Members search on a copy of the model laid out for speed (``search_copy``); the
 harness verifies every member's output on the model itself before it counts (``bench.verify``),
-and the cell stores which member broke each example and each member's time.
+and the cell stores which member broke each example and each member's time. Inside a shard, the
+state after each member is kept (``Context.stages``): a killed run resumes at the next member.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import torch
 
-from bench.attacks.base import AttackKind, Candidates, Context, get_kind, register
+from bench.attacks.base import RESUMED_S, AttackKind, Candidates, Context, get_kind, register
 from bench.attacks.spec import Param, positive
 from bench.models.base import Classifier
 from bench.models.search_copy import search_copy
@@ -96,6 +97,24 @@ def has_code(model: Classifier) -> bool:
     return model.code_words() is not None
 
 
+def _stage(j: int) -> str:
+    return f"member-{j:02d}"
+
+
+def _resume(stages: Any, count: int, shape: torch.Size) -> tuple[int, torch.Tensor, torch.Tensor, dict[str, float]] | None:
+    """The state after the last member an earlier run of this shard finished: (next member, the
+    candidates, broken_by, the stats so far), or None. Every member draws from (seed, example
+    index) alone, so going on from here gives the shard an uninterrupted run gives."""
+    if stages is None:
+        return None
+    for j in range(count - 2, -1, -1):
+        saved = stages.load(_stage(j))
+        if saved is not None and saved["out"].shape == shape:
+            stats = {k[2:]: float(v[0]) for k, v in saved.items() if k.startswith("s/")}
+            return j + 1, saved["out"], saved["broken_by"], stats
+    return None
+
+
 @register
 class Cascade(AttackKind):
     name = "cascade"
@@ -137,7 +156,16 @@ class Cascade(AttackKind):
         out = x.clone()
         search = search_copy(model, ctx.device)
         stats: dict[str, float] = {}
-        for j, member in enumerate(members(params)):
+        listed = members(params)
+        first = 0
+        resumed = _resume(ctx.stages, len(listed), x.shape)  # members an earlier (killed) run finished
+        if resumed is not None:
+            first, out, broken_by, stats = resumed
+            ctx.settle(int((broken_by >= 0).sum()))
+            stats[RESUMED_S] = sum(v for k, v in stats.items() if k.startswith("time_s/"))
+        for j, member in enumerate(listed):
+            if j < first:
+                continue
             rows = (broken_by == UNBROKEN).nonzero().squeeze(1)
             skip = member.needs_code and not has_code(model)
             stats[f"attempted/{member.label}"] = 0.0 if skip else float(len(rows))
@@ -159,6 +187,9 @@ class Cascade(AttackKind):
                 broken_by[rows[hit]] = j
                 ctx.settle(int(hit.sum()))
             stats[f"time_s/{member.label}"] = time.perf_counter() - t0
+            if ctx.stages is not None and j + 1 < len(listed):
+                ctx.stages.save(_stage(j), {"out": out, "broken_by": broken_by,
+                                            **{f"s/{k}": torch.tensor([v], dtype=torch.float64) for k, v in stats.items() if k != RESUMED_S}})
         ctx.settle(int((broken_by == UNBROKEN).sum()))
         return Candidates(out, {"broken_by": broken_by}, stats)
 
