@@ -54,6 +54,28 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
 
 
+def save_hashed(path: Path, tensors: dict[str, torch.Tensor], config_hash: str) -> None:
+    """Tensors as safetensors, atomically, with the config hash they belong to in the metadata."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata={"config_hash": config_hash})
+    os.replace(tmp, path)
+
+
+def load_hashed(path: Path, config_hash: str) -> dict[str, torch.Tensor] | None:
+    """What ``save_hashed`` wrote for this config hash, else None: absent, another configuration's,
+    or damaged (recomputed, never trusted)."""
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), "pt") as fh:
+            if (fh.metadata() or {}).get("config_hash") != config_hash:
+                return None
+        return load_file(str(path))
+    except (OSError, SafetensorError):
+        return None
+
+
 class ResultsStore:
     """Reads and writes the cells of one results folder (see docs/formats.md)."""
 
@@ -154,38 +176,20 @@ class ResultsStore:
         return self.partial_dir(model, attack) / f"{start:06d}-{stop:06d}.safetensors"
 
     def write_shard(self, model: str, attack: str, start: int, stop: int, config_hash: str, tensors: dict[str, torch.Tensor]) -> None:
-        path = self.shard_path(model, attack, start, stop)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata={"config_hash": config_hash})
-        os.replace(tmp, path)
+        save_hashed(self.shard_path(model, attack, start, stop), tensors, config_hash)
 
     def read_shard(self, model: str, attack: str, start: int, stop: int, config_hash: str) -> dict[str, torch.Tensor] | None:
         """A finished shard of the same configuration, else None (another config's is ignored)."""
-        path = self.shard_path(model, attack, start, stop)
-        if not path.is_file():
-            return None
-        try:
-            with safe_open(str(path), "pt") as fh:
-                if (fh.metadata() or {}).get("config_hash") != config_hash:
-                    return None
-            return load_file(str(path))
-        except (OSError, SafetensorError):
-            return None  # a damaged shard is recomputed
+        return load_hashed(self.shard_path(model, attack, start, stop), config_hash)
 
     def shard_seconds(self, model: str, attack: str, start: int, stop: int, config_hash: str, key: str) -> float | None:
-        """A finished shard's stored statistic ``key`` (0.0 when it has none), reading only its
-        header and that number; None when no shard of this configuration is there."""
-        path = self.shard_path(model, attack, start, stop)
-        if not path.is_file():
+        """A finished shard's stored statistic ``key`` (0.0 when it has none); None when no shard of
+        this configuration is there."""
+        saved = self.read_shard(model, attack, start, stop, config_hash)
+        if saved is None:
             return None
-        try:
-            with safe_open(str(path), "pt") as fh:
-                if (fh.metadata() or {}).get("config_hash") != config_hash:
-                    return None
-                return float(fh.get_tensor(f"s/{key}")[0]) if f"s/{key}" in fh.keys() else 0.0
-        except (OSError, SafetensorError):
-            return None
+        value = saved.get(f"s/{key}")
+        return 0.0 if value is None else float(value[0])
 
     def shard_stages(self, model: str, attack: str, start: int, stop: int, config_hash: str) -> ShardStages:
         """Where the running shard ``[start, stop)`` keeps its finished stages."""
@@ -217,24 +221,11 @@ class ShardStages:
         return self.root / f"{name}.safetensors"
 
     def save(self, name: str, tensors: dict[str, torch.Tensor]) -> None:
-        path = self.path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata={"config_hash": self.config_hash})
-        os.replace(tmp, path)
+        save_hashed(self.path(name), tensors, self.config_hash)
 
     def load(self, name: str) -> dict[str, torch.Tensor] | None:
         """The stage of this configuration, else None (absent, damaged, or another config's)."""
-        path = self.path(name)
-        if not path.is_file():
-            return None
-        try:
-            with safe_open(str(path), "pt") as fh:
-                if (fh.metadata() or {}).get("config_hash") != self.config_hash:
-                    return None
-            return load_file(str(path))
-        except (OSError, SafetensorError):
-            return None
+        return load_hashed(self.path(name), self.config_hash)
 
     def clear(self) -> None:
         if self.root.is_dir():

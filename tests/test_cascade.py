@@ -148,6 +148,15 @@ def test_cascade_flags_are_the_intersection_of_its_members_run_alone(tiny_zoo: P
     assert sum(m["broke"] for m in details["members"].values()) + details["clean_wrong"] + int(cascade_robust.sum()) == len(y)
 
 
+def straight_and_resumed(tmp_path: Path, suite: dict[str, Any]) -> dict[str, Path]:
+    """The suite twice, writing to tmp_path/straight and tmp_path/resumed."""
+    paths = {}
+    for name in ("straight", "resumed"):
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(yaml.safe_dump({**suite, "outputs": {"dir": str(tmp_path / name)}}))
+    return paths
+
+
 def test_a_cascade_cell_resumes_inside_to_the_identical_cell(tiny_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(cascade.PRESETS, "test", DETERMINISTIC)
     suite = {
@@ -155,10 +164,7 @@ def test_a_cascade_cell_resumes_inside_to_the_identical_cell(tiny_zoo: Path, tmp
         "examples": {"split": "test", "count": 250, "offset": 0}, "models": {"ids": ["tiny-linear"]},
         "attacks": [{"id": "aa", "kind": "cascade", "params": {"eps": 0.08, "presets": ["test"]}}],
     }
-    paths = {}
-    for name in ("straight", "resumed"):
-        paths[name] = tmp_path / f"{name}.yaml"
-        paths[name].write_text(yaml.safe_dump({**suite, "outputs": {"dir": str(tmp_path / name)}}))
+    paths = straight_and_resumed(tmp_path, suite)
     args = ["--device", "cpu", "--no-progress", "--no-leaderboard"]
     assert main(["run", str(paths["straight"]), *args]) == 0
     kind = get_kind("cascade")
@@ -205,10 +211,7 @@ def test_a_shard_killed_inside_resumes_at_the_next_member_to_the_identical_cell(
         "examples": {"split": "test", "count": 100, "offset": 400}, "models": {"ids": ["tiny-linear"]},
         "attacks": [{"id": "aa", "kind": "cascade", "params": {"eps": 0.06, "presets": ["random"]}}],
     }
-    paths = {}
-    for name in ("straight", "resumed"):
-        paths[name] = tmp_path / f"{name}.yaml"
-        paths[name].write_text(yaml.safe_dump({**suite, "outputs": {"dir": str(tmp_path / name)}}))
+    paths = straight_and_resumed(tmp_path, suite)
     args = ["--device", "cpu", "--no-progress", "--no-leaderboard"]
     assert main(["run", str(paths["straight"]), *args]) == 0
     pgd, apgd = get_kind("pgd_linf"), get_kind("apgd")
