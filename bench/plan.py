@@ -35,17 +35,20 @@ def cell_plan(runner: Runner, model_id: str, attack_id: str) -> CellPlan:
     stored = runner.store.read_cell(model_id, cfg.id)
     if stored is not None and stored.get("config_hash") == job.config_hash:
         return CellPlan(model_id, cfg.id, DONE)
-    done, total, seconds = 0, 0, 0.0
+    done, total, seconds, timed = 0, 0, 0.0, 0
     if job.indices is not None:
         bounds = shard_bounds(len(job.indices), get_kind(cfg.kind).shard_examples)
         total = len(bounds) if len(bounds) > 1 else 0
         for start, stop in bounds if total else []:
             s = runner.store.shard_seconds(model_id, cfg.id, start, stop, job.config_hash, COMPUTE_S)
             if s is not None:
-                done, seconds = done + 1, seconds + s
+                done, seconds, timed = done + 1, seconds + s, timed + (s > 0)
     why = runner.stale(stored, job) if stored is not None else ""
     if done:
-        detail = f"{done} of {total} shards done" + (f" ({seconds / 60:.0f} min)" if seconds else "")
+        detail = f"{done} of {total} shards done"
+        if timed:  # shards written before shards kept their time have none
+            left = (total - done) * seconds / timed
+            detail += f" ({seconds / 60:.0f} min; ~{left / 60:.0f} min left at that rate)"
         return CellPlan(model_id, cfg.id, PARTIAL, f"{detail}; {why}" if why else detail, done, total, seconds)
     return CellPlan(model_id, cfg.id, STALE if stored is not None else MISSING, why, 0, total)
 

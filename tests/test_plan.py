@@ -99,4 +99,4 @@ def test_plan_counts_the_finished_shards_of_a_half_done_cell(tiny_zoo: Path, tmp
     suite = write_suite(tmp_path)
     assert main(["run", str(suite), "--device", "cpu", "--no-progress", "--no-leaderboard", "--attack", "pgd"]) == 130
     line = plan_of(suite, capsys)["pgd"]
-    assert line.startswith("partial 1 of 3 shards done"), line
+    assert line.startswith("partial 1 of 3 shards done (") and line.endswith("min left at that rate)"), line
