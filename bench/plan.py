@@ -35,22 +35,29 @@ def cell_plan(runner: Runner, model_id: str, attack_id: str) -> CellPlan:
     stored = runner.store.read_cell(model_id, cfg.id)
     if stored is not None and stored.get("config_hash") == job.config_hash:
         return CellPlan(model_id, cfg.id, DONE)
-    done, total, seconds, timed = 0, 0, 0.0, 0
+    notes: list[str] = []
+    done, total, seconds, timed, kept_stages = 0, 0, 0.0, 0, False
     if job.indices is not None:
         bounds = shard_bounds(len(job.indices), get_kind(cfg.kind).shard_examples)
-        total = len(bounds) if len(bounds) > 1 else 0
-        for start, stop in bounds if total else []:
-            s = runner.store.shard_seconds(model_id, cfg.id, start, stop, job.config_hash, COMPUTE_S)
+        total = len(bounds) if len(bounds) > 1 else 0  # a one-shard cell keeps no shard file
+        for start, stop in bounds:
+            s = runner.store.shard_seconds(model_id, cfg.id, start, stop, job.config_hash, COMPUTE_S) if total else None
             if s is not None:
                 done, seconds, timed = done + 1, seconds + s, timed + (s > 0)
-    why = runner.stale(stored, job) if stored is not None else ""
+                continue
+            kept = runner.store.shard_stages(model_id, cfg.id, start, stop, job.config_hash).names()
+            if kept:  # a killed run was inside this shard: what it finished there (a cascade's members)
+                kept_stages = True
+                notes.append(f"shard {start}-{stop}: {len(kept)} stage{'s' if len(kept) > 1 else ''} kept")
     if done:
-        detail = f"{done} of {total} shards done"
+        head = f"{done} of {total} shards done"
         if timed:  # shards written before shards kept their time have none
-            left = (total - done) * seconds / timed
-            detail += f" ({seconds / 60:.0f} min; ~{left / 60:.0f} min left at that rate)"
-        return CellPlan(model_id, cfg.id, PARTIAL, f"{detail}; {why}" if why else detail, done, total, seconds)
-    return CellPlan(model_id, cfg.id, STALE if stored is not None else MISSING, why, 0, total)
+            head += f" ({seconds / 60:.0f} min; ~{(total - done) * seconds / timed / 60:.0f} min left at that rate)"
+        notes.insert(0, head)
+    if stored is not None:
+        notes.append(runner.stale(stored, job))
+    state = PARTIAL if done or kept_stages else STALE if stored is not None else MISSING
+    return CellPlan(model_id, cfg.id, state, "; ".join(notes), done, total, seconds)
 
 
 def plan(runner: Runner) -> list[CellPlan]:

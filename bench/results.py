@@ -227,6 +227,11 @@ class ShardStages:
         """The stage of this configuration, else None (absent, damaged, or another config's)."""
         return load_hashed(self.path(name), self.config_hash)
 
+    def names(self) -> list[str]:
+        """The stages of this configuration kept so far, sorted."""
+        files = sorted(self.root.glob("*.safetensors")) if self.root.is_dir() else []
+        return [f.stem for f in files if load_hashed(f, self.config_hash) is not None]
+
     def clear(self) -> None:
         if self.root.is_dir():
             shutil.rmtree(self.root)

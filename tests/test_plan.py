@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from bench.attacks import get_kind
@@ -100,3 +101,17 @@ def test_plan_counts_the_finished_shards_of_a_half_done_cell(tiny_zoo: Path, tmp
     assert main(["run", str(suite), "--device", "cpu", "--no-progress", "--no-leaderboard", "--attack", "pgd"]) == 130
     line = plan_of(suite, capsys)["pgd"]
     assert line.startswith("partial 1 of 3 shards done (") and line.endswith("min left at that rate)"), line
+
+
+def test_plan_names_the_stages_a_killed_run_kept_inside_a_shard(tiny_zoo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.runner import Runner
+    from bench.suite import load_suite
+
+    suite = write_suite(tmp_path)
+    runner = Runner(load_suite(suite), device="cpu", progress=False, log=lambda s: None)
+    job = runner.identify("tiny-linear", runner.attacks[0])
+    stages = runner.store.shard_stages("tiny-linear", "pgd", 0, 60, job.config_hash)
+    stages.save("member-00", {"out": torch.zeros(1)})
+    assert plan_of(suite, capsys)["pgd"] == "partial shard 0-60: 1 stage kept"
+    runner.store.shard_stages("tiny-linear", "pgd", 0, 60, "another config").save("member-01", {"out": torch.zeros(1)})
+    assert stages.names() == ["member-00"]  # another configuration's stage is not this cell's
