@@ -279,10 +279,10 @@ class Runner:
         there (and ``force`` is off). A stored cell of another configuration is named with the
         reason it no longer counts, so a number never changes silently."""
         job = self.identify(model_id, cfg)
-        if not self.force and self.store.is_complete(model_id, cfg.id, job.config_hash):
+        stored = self.store.read_cell(model_id, cfg.id)  # read once: complete, or why not
+        if not self.force and stored is not None and stored.get("config_hash") == job.config_hash:
             self.log(f"skip {model_id} / {cfg.id} (done)")
             return None
-        stored = self.store.read_cell(model_id, cfg.id)
         if stored is not None and not self.force:
             self.log(f"recompute {model_id} / {cfg.id}: {self.stale(stored, job)}")
         atomic_write_text(self.store.suite_yaml, yaml.safe_dump(self.suite.resolved, sort_keys=False))
