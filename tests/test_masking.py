@@ -146,3 +146,12 @@ def test_penultimate_found_from_the_graph(build, dim: int, layers: int) -> None:
     assert torch.allclose(z, model.code_scores(x), atol=1e-5)
     (g,) = torch.autograd.grad(f.sum(), x)  # differentiable
     assert torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_security_curve_check_names_a_rise_it_tolerates() -> None:
+    """A rise above the tolerance warns; one within it passes but says so, never 'non-increasing'
+    bare (a reader would take the curve for monotone)."""
+    assert checks.monotone_in_eps([(0.1, 0.5), (0.2, 0.1)], 0.02).evidence.startswith("non-increasing:")
+    within = checks.monotone_in_eps([(0.3, 0.0), (0.4, 0.01)], 0.02)
+    assert (within.status, within.evidence.split(":")[0]) == ("pass", "non-increasing (within 0.02)")
+    assert checks.monotone_in_eps([(0.3, 0.0), (0.4, 0.05)], 0.02).status == "warn"

@@ -36,7 +36,8 @@ def monotone_in_eps(curve: list[tuple[float, float]], tolerance: float) -> Check
     if rises:
         (e1, a1), (e2, a2) = rises[0]
         return Check("warn", f"accuracy rises from {a1:.3f} at eps {e1:g} to {a2:.3f} at eps {e2:g}")
-    return Check("pass", "non-increasing: " + ", ".join(f"{e:g}:{a:.3f}" for e, a in pts))
+    within = f" (within {tolerance:g})" if any(b[1] > a[1] for a, b in zip(pts, pts[1:])) else ""
+    return Check("pass", f"non-increasing{within}: " + ", ".join(f"{e:g}:{a:.3f}" for e, a in pts))
 
 
 def gradient_free_vs_gradient(free: float | None, gradient: dict[str, float], margin: float) -> Check:
