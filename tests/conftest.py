@@ -15,6 +15,23 @@ import yaml
 from safetensors.torch import save_file
 
 HERE = Path(__file__).resolve().parent
+
+
+def _pin_threads() -> None:
+    """One thread count for the whole test session, chosen once by the harness's own rule.
+
+    Why: bench.device.configure_threads picks threads from the load average at each run, and a
+    different thread count reorders float sums (a softmax moves by ~1e-7). Tests that compare an
+    interrupted-then-resumed run with a straight one bit for bit would then fail on a machine whose
+    load changed between the two runs. $BENCH_THREADS, when set by the caller, is kept.
+    """
+    if not os.environ.get("BENCH_THREADS"):
+        from bench.device import configure_threads
+
+        os.environ["BENCH_THREADS"] = str(configure_threads())
+
+
+_pin_threads()
 REPO = HERE.parent
 
 
