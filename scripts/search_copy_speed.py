@@ -1,9 +1,12 @@
 """Forward and forward+backward time of zoo models as loaded and as their search copy
 (bench.models.search_copy: channels-last on CPU), on 100 random inputs of the model's shape, one
 thread, best of several rounds taken in turn; and the largest score difference between the two
-(docs/perf.md).
+(docs/perf.md). With ``--bf16``, also the search copy under CPU bfloat16 autocast (AMX/AVX-512
+BF16 where the CPU has them) and how often its prediction differs from the float32 model's: a
+measurement of a possible faster search, which the harness does not use (its gradient strength
+on saturating code models is not validated).
 
-    python scripts/search_copy_speed.py MODEL [MODEL ...]
+    python scripts/search_copy_speed.py [--bf16] MODEL [MODEL ...]
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ from bench import zoo
 from bench.models.search_copy import search_copy
 
 
-def _forward(model: torch.nn.Module, x: torch.Tensor) -> None:
-    with torch.no_grad():
+def _forward(model: torch.nn.Module, x: torch.Tensor, bf16: bool = False) -> None:
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         model.log_probs(x)
 
 
-def _backward(model: torch.nn.Module, x: torch.Tensor) -> None:
+def _backward(model: torch.nn.Module, x: torch.Tensor, bf16: bool = False) -> None:
     xr = x.clone().requires_grad_(True)
-    torch.autograd.grad(model.log_probs(xr).sum(), xr)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = model.log_probs(xr).float().sum()
+    torch.autograd.grad(out, xr)
 
 
 def best_ms(step: Callable[[], None], rounds: int = 5, reps: int = 3) -> list[float]:
@@ -40,30 +45,44 @@ def best_ms(step: Callable[[], None], rounds: int = 5, reps: int = 3) -> list[fl
     return out
 
 
-def main(model_ids: list[str]) -> int:
+def main(model_ids: list[str], bf16: bool = False) -> int:
     torch.set_num_threads(1)
     rows = []
+    variants = [("plain", False), ("copy", False)] + ([("bf16", True)] if bf16 else [])
     for model_id in model_ids:
         model = zoo.load(model_id).eval()
         fast = search_copy(model, torch.device("cpu"))
         x = torch.rand(100, *model.input_shape)
         times: dict[str, list[float]] = {}
         for _ in range(2):  # interleaved, so a change of machine load hits both
-            for name, m in (("plain", model), ("copy", fast)):
+            for name, low in variants:
+                m = model if name == "plain" else fast
                 for op, fn in (("fwd", _forward), ("bwd", _backward)):
-                    times.setdefault(f"{name} {op}", []).extend(best_ms(lambda: fn(m, x)))
+                    times.setdefault(f"{name} {op}", []).extend(best_ms(lambda: fn(m, x, low)))
         with torch.no_grad():
-            diff = float((model.log_probs(x) - fast.log_probs(x)).abs().max())
+            ref = model.log_probs(x)
+            diff = float((ref - fast.log_probs(x)).abs().max())
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low_pred = fast.log_probs(x).float().argmax(1)
         b = {k: min(v) for k, v in times.items()}
-        rows.append([model_id, f"{b['plain fwd']:.1f}", f"{b['copy fwd']:.1f}", f"{b['plain fwd'] / b['copy fwd']:.2f}x",
-                     f"{b['plain bwd']:.1f}", f"{b['copy bwd']:.1f}", f"{b['plain bwd'] / b['copy bwd']:.2f}x", f"{diff:.1e}"])
-    print(tabulate(rows, headers=["model", "fwd ms", "copy fwd ms", "ratio", "fwd+bwd ms", "copy fwd+bwd ms", "ratio",
-                                  "max |score diff|"], disable_numparse=True))
+        row = [model_id, f"{b['plain fwd']:.1f}", f"{b['copy fwd']:.1f}", f"{b['plain fwd'] / b['copy fwd']:.2f}x",
+               f"{b['plain bwd']:.1f}", f"{b['copy bwd']:.1f}", f"{b['plain bwd'] / b['copy bwd']:.2f}x", f"{diff:.1e}"]
+        if bf16:
+            row += [f"{b['bf16 fwd']:.1f}", f"{b['copy fwd'] / b['bf16 fwd']:.2f}x", f"{b['bf16 bwd']:.1f}",
+                    f"{b['copy bwd'] / b['bf16 bwd']:.2f}x", f"{float((low_pred != ref.argmax(1)).float().mean()):.3f}"]
+        rows.append(row)
+    headers = ["model", "fwd ms", "copy fwd ms", "ratio", "fwd+bwd ms", "copy fwd+bwd ms", "ratio", "max |score diff|"]
+    if bf16:
+        headers += ["bf16 fwd ms", "vs copy", "bf16 fwd+bwd ms", "vs copy", "bf16 argmax differs"]
+    print(tabulate(rows, headers=headers, disable_numparse=True))
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    use_bf16 = "--bf16" in args
+    ids = [a for a in args if a != "--bf16"]
+    if not ids:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         sys.exit(2)
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(ids, use_bf16))
