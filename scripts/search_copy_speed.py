@@ -19,6 +19,7 @@ import torch
 from tabulate import tabulate
 
 from bench import zoo
+from bench.errors import BenchError
 from bench.models.search_copy import search_copy
 
 
@@ -48,15 +49,14 @@ def best_ms(step: Callable[[], None], rounds: int = 5, reps: int = 3) -> list[fl
 def main(model_ids: list[str], bf16: bool = False) -> int:
     torch.set_num_threads(1)
     rows = []
-    variants = [("plain", False), ("copy", False)] + ([("bf16", True)] if bf16 else [])
     for model_id in model_ids:
         model = zoo.load(model_id).eval()
         fast = search_copy(model, torch.device("cpu"))
+        variants = [("plain", model, False), ("copy", fast, False)] + ([("bf16", fast, True)] if bf16 else [])
         x = torch.rand(100, *model.input_shape)
         times: dict[str, list[float]] = {}
         for _ in range(2):  # interleaved, so a change of machine load hits both
-            for name, low in variants:
-                m = model if name == "plain" else fast
+            for name, m, low in variants:
                 for op, fn in (("fwd", _forward), ("bwd", _backward)):
                     times.setdefault(f"{name} {op}", []).extend(best_ms(lambda: fn(m, x, low)))
         with torch.no_grad():
@@ -85,4 +85,8 @@ if __name__ == "__main__":
     if not ids:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         sys.exit(2)
-    sys.exit(main(ids, use_bf16))
+    try:
+        sys.exit(main(ids, use_bf16))
+    except BenchError as e:  # an unknown model id or a checkpoint that fails its sha256: one line
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
