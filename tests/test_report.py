@@ -490,3 +490,20 @@ def test_a_suite_that_is_another_suites_headline_shows_beside_it(results: Path) 
     render(results, ["html"])
     assert 'href="../robust/leaderboard.html"' in (results / "leaderboard.html").read_text()
     assert "Robustness at reference strength" not in markdown_text(robust)  # not its own headline
+
+
+@pytest.mark.parametrize("count, n, text", [
+    (0, 100, "0.000 [0.00, 0.04]"),
+    (0, 1000, "0.000 [0.000, 0.004]"),
+    (491, 1000, "0.491 [0.460, 0.522]"),
+    (9898, 10000, "0.9898 [0.9876, 0.9917]"),
+])
+def test_interval_bounds_never_round_onto_the_value(count: int, n: int, text: str) -> None:
+    from bench.report.model import Figure
+    from bench.report.text import value_text
+
+    lo, hi = clopper_pearson(count, n)
+    fig = Figure(value=count / n, n=n, count=count, lo=lo, hi=hi)
+    assert value_text(fig, paper=False) == text
+    shown = [float(b) for b in text.split("[")[1].rstrip("]").split(", ")]
+    assert shown[0] <= fig.value <= shown[1] and (count == 0 or shown[0] < fig.value) and (count == n or shown[1] > fig.value)

@@ -25,12 +25,20 @@ def digits(n: int | None) -> int:
     return 4 if n is not None and n >= 10_000 else 3
 
 
+def interval_digits(n: int | None) -> int:
+    """Decimals of an interval's bounds: enough that a bound never rounds onto the value.
+
+    Two below n = 1,000 (0/100's upper bound is 0.036), three from 1,000 (0/1,000's is 0.0037,
+    which two decimals would print as a [0.00, 0.00] that claims no uncertainty at all), four on
+    the whole test set."""
+    return 4 if digits(n) == 4 else 3 if n is not None and n >= 1_000 else 2
+
+
 def interval_text(fig: Figure) -> str:
-    """' [0.05, 0.16]', or '' without an interval: two decimals below n = 10,000 (an interval
-    there is wider than 0.01), four on the whole test set."""
+    """' [0.05, 0.16]', or '' without an interval (decimals: ``interval_digits``)."""
     if not fig.has_interval:
         return ""
-    d = 4 if digits(fig.n) == 4 else 2
+    d = interval_digits(fig.n)
     return f" [{fig.lo:.{d}f}, {fig.hi:.{d}f}]"
 
 
