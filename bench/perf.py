@@ -155,11 +155,11 @@ class CascadeRow:
 
 
 def autoattack_comparison(model: Classifier, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, eps: float, batch_size: int,
-                          device: torch.device, presets: list[list[str]]) -> list[CascadeRow]:
+                          device: torch.device, presets: list[list[str]], precisions: tuple[str, ...] = ("float32",)) -> list[CascadeRow]:
     """The cascade with each preset list beside torchattacks' ``AutoAttack(version='standard')``, as
     it ships (10-step gradient components) and at the reference's budgets (100 steps: the
     cascade's strength), on the same examples in one process; every output verified by the harness.
-    The first two rows are the references."""
+    The first two rows are the references; then each preset list at each search precision."""
     from bench.attacks.backends import torchattacks_backend
 
     kind = get_kind("cascade")
@@ -172,8 +172,8 @@ def autoattack_comparison(model: Classifier, x: torch.Tensor, y: torch.Tensor, i
         seconds = time.perf_counter() - t0
         v = verify(model, x, adv, y, threat, device, batch_size)
         rows.append(CascadeRow(name, seconds, float(v.robust.float().mean()), v.robust, {}))
-    for names in presets:
-        params = kind.resolve({"eps": eps, "presets": names})
+    for names, precision in [(n, p) for p in precisions for n in presets]:
+        params = kind.resolve({"eps": eps, "presets": names, "precision": precision})
         ctx = Context(device=device, seed=0, batch_size=batch_size, index=index)
         timed: dict[str, float] = {}
 
@@ -186,6 +186,7 @@ def autoattack_comparison(model: Classifier, x: torch.Tensor, y: torch.Tensor, i
         done = kind.attack(model, x, y, params, None, ctx, generate=generate, verify_batch=batch_size)
         seconds = timed["seconds"]
         v, out = done.verdict, done.candidates
-        rows.append(CascadeRow(f"cascade {'+'.join(names)}", seconds, float(v.robust.float().mean()), v.robust,
+        label = f"cascade {'+'.join(names)}" + ("" if precision == "float32" else f" ({precision} search)")
+        rows.append(CascadeRow(label, seconds, float(v.robust.float().mean()), v.robust,
                                kind.details(out.tensors, out.stats, v, params)["members"]))
     return rows

@@ -328,6 +328,85 @@ def test_the_search_copy_is_channels_last_on_cpu_and_scores_as_the_model() -> No
     assert search_copy(mlp, CPU) is mlp and search_copy(model, torch.device("meta")) is model
 
 
+class SaturatedTanh(Classifier):
+    """A code-style model whose output tanh saturates: bits tanh(40 (x_i - 0.5)), read by a linear
+    decoder. At x_i = 0.6 the bit is tanh(4) = 0.9993: bfloat16 rounds it to exactly 1 (gradient 0),
+    float32 keeps 1 - tanh(4)^2 = 1.3e-3, the gradient a sign-gradient attack follows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4, bias=False)
+        with torch.no_grad():
+            self.fc.weight.copy_(40 * torch.eye(4))
+        self.register_buffer("words", 2 * torch.eye(4)[:3] - 1)
+        self.num_classes = 3
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.tanh(self.fc(x.flatten(1) - 0.5))
+        return torch.log_softmax(a @ self.words.T, dim=1)
+
+
+def test_the_bfloat16_search_copy_keeps_float32_activations_and_their_gradient() -> None:
+    """Convolutions and linear layers in bfloat16, everything between them float32: scores close to
+    the model's, the same predictions, and a saturated tanh still passes its float32 gradient (plain
+    bfloat16 autocast rounds it to 0 -- the reason the copy is built this way)."""
+    from bench.models.search_copy import LowPrecision, search_copy
+
+    model = TinyConv().eval()
+    low = search_copy(model, CPU, "bfloat16")
+    assert isinstance(low.net[0], LowPrecision) and low.net[0].layer.weight.dtype == torch.bfloat16
+    assert isinstance(model.net[0], nn.Conv2d) and model.net[0].weight.dtype == torch.float32  # untouched
+    x = torch.rand(64, 1, 28, 28)
+    with torch.no_grad():
+        ref, got = model.log_probs(x), low.log_probs(x)
+    assert got.dtype == torch.float32 and torch.allclose(got, ref, atol=0.05) and not torch.equal(got, ref)
+    assert torch.equal(got.argmax(1), ref.argmax(1))
+
+    sat = SaturatedTanh().eval()
+    xs = torch.full((1, 4), 0.6, requires_grad=True)
+    low_sat = search_copy(sat, CPU, "bfloat16")
+    g_low, = torch.autograd.grad(low_sat.log_probs(xs)[0, 0], xs)
+    g_ref, = torch.autograd.grad(sat.log_probs(xs)[0, 0], xs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        g_auto, = torch.autograd.grad(sat.log_probs(xs)[0, 0].float(), xs)
+    assert (g_ref != 0).all() and (g_low != 0).all() and torch.equal(g_low.sign(), g_ref.sign())
+    assert (g_auto == 0).all()  # what plain autocast would have given the attack
+    with pytest.raises(ValueError, match="precision"):
+        search_copy(model, CPU, "float16")
+
+
+def test_the_search_precision_is_a_late_cascade_parameter(tiny_zoo: Path) -> None:
+    """At its default (float32) it stays out of a cell's config hash, so every float32 cell computed
+    before it existed stays valid; bfloat16 is another configuration; a bad value is a one-line
+    problem naming the key."""
+    from bench.attacks.spec import hashed_params
+
+    kind = get_kind("cascade")
+    default = kind.resolve({"eps": 0.1})
+    assert "precision" not in hashed_params(kind.params, default)
+    assert hashed_params(kind.params, kind.resolve({"eps": 0.1, "precision": "bfloat16"}))["precision"] == "bfloat16"
+    problems = kind.validate({"eps": 0.1, "precision": "half"}, "s.attacks[1].params")
+    assert problems == ["s.attacks[1].params.precision: must be one of float32, bfloat16, got 'half'"]
+
+
+def test_a_bfloat16_cascade_is_verified_in_float32_and_as_strong_on_a_tiny_model(tiny_zoo: Path) -> None:
+    """The same cascade searched on the bfloat16 copy: every counted example re-verified on the
+    float32 model, and the robust accuracy within a few examples of the float32 search."""
+    model = zoo.load("tiny-linear")
+    split = load_mnist("test")
+    x, y, index = split.x[:60], split.y[:60], torch.arange(60)
+    kind = get_kind("cascade")
+    flags = {}
+    for precision in ("float32", "bfloat16"):
+        params = kind.resolve({"eps": 0.08, "presets": ["autoattack_standard"], "precision": precision})
+        params = {**params}
+        attempt = kind.attack(model, x, y, params, None, Context(device=CPU, seed=5, batch_size=30, index=index), verify_batch=30)
+        flags[precision] = attempt.verdict.robust
+        assert torch.equal(attempt.verdict.robust, robust(model, x, y, attempt.candidates.x, 0.08))
+    r32, r16 = (int(flags[p].sum()) for p in ("float32", "bfloat16"))
+    assert 0 < r32 < len(y) and abs(r16 - r32) <= 3, (r32, r16)
+
+
 def test_the_cascade_counts_only_what_fools_the_model_itself(tiny_zoo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A search copy that lies (it always predicts a wrong class) makes every member 'succeed' on
     it; the harness verifies on the model, so the cell equals the one searched on the model."""
@@ -337,10 +416,10 @@ def test_the_cascade_counts_only_what_fools_the_model_itself(tiny_zoo: Path, mon
         attempt = kind.attack(model, x, y, params, None, Context(device=CPU, seed=5, batch_size=25, index=index), verify_batch=25)
         return attempt.verdict.robust
 
-    monkeypatch.setattr(cascade, "search_copy", lambda m, d: m)
+    monkeypatch.setattr(cascade, "search_copy", lambda m, d, p="float32": m)
     honest = run()
     liar = zoo.load("tiny-constant")
-    monkeypatch.setattr(cascade, "search_copy", lambda m, d: liar)
+    monkeypatch.setattr(cascade, "search_copy", lambda m, d, p="float32": liar)
     lied_to = run()
     with torch.no_grad():
         clean = model.predict(x) == y

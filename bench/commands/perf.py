@@ -90,6 +90,16 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return 0
 
 
+def _precisions(value: str) -> tuple[str, ...]:
+    from bench.models.search_copy import PRECISIONS
+
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [v for v in names if v not in PRECISIONS]
+    if unknown or not names:
+        raise BenchError(f"--precision {value!r}: expected a comma list of {', '.join(PRECISIONS)}")
+    return names
+
+
 def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
     """The cascade's presets against torchattacks' AutoAttack as it ships: time, robust accuracy,
     and whether the cascade's robust set lies inside the reference's (it may be stronger)."""
@@ -105,7 +115,7 @@ def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
     x, y = split.x[index], split.y[index]
     batch = int(args.batch_size) if args.batch_size.isdigit() else 100
     rows = autoattack_comparison(model, x, y, index, args.eps, batch, device,
-                                 [["autoattack_standard"], ["autoattack_standard", "adaptive"]])
+                                 [["autoattack_standard"], ["autoattack_standard", "adaptive"]], _precisions(args.precision))
     refs = rows[:len(REFERENCES)]
     table = []
     for r in rows:
@@ -128,6 +138,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attack", choices=sorted(PRESETS) + ["autoattack"], default="pgd",
                    help="autoattack: the cascade's presets beside torchattacks' AutoAttack as it ships")
     p.add_argument("--eps", type=float, default=0.3, help="L-inf budget of --attack autoattack")
+    p.add_argument("--precision", default="float32",
+                   help="--attack autoattack: the cascade's search precision(s), a comma list of float32,bfloat16 "
+                        "(each gets its rows; verification is float32 always)")
     p.add_argument("--param", action="append", help="override an attack parameter, KEY=VALUE (repeatable)")
     p.add_argument("--n", type=int, default=200, help="examples (test images from --offset)")
     p.add_argument("--offset", type=int, default=1000)

@@ -7,6 +7,16 @@ only by float rounding (~1e-6 relative). A cascade spends nearly all its time in
 (Square's 5,000 queries on every robust example), so it searches on this copy. Candidates it finds
 count only after ``bench.verify`` recomputes the prediction on the original model, so the layout
 can never make a number look better than the model is.
+
+``precision="bfloat16"`` (opt-in, a cascade parameter recorded in the cell) also runs the copy's
+convolutions and linear layers in bfloat16 (AMX / AVX-512 BF16 on CPUs that have them, tensor
+cores on GPUs), with their inputs and outputs in float32: every activation (ELU, tanh, the ECOC
+decoder) stays float32, so a saturated tanh keeps the tiny float32 gradient a sign-gradient
+attack follows (under plain autocast it rounds to exactly 0). bfloat16 keeps float32's exponent
+range, so small gradients do not underflow; what it loses is mantissa (about 3 significant
+digits in each layer's output). Verification stays float32 on the model itself, so a bfloat16
+search can only find fewer adversarials, never a false one: its strength is measured against
+float32 cells (docs/perf.md), not assumed.
 """
 
 from __future__ import annotations
@@ -18,14 +28,46 @@ from torch import nn
 
 from bench.models.base import Classifier
 
+PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
-def search_copy(model: Classifier, device: torch.device) -> Classifier:
-    """``model`` itself where the layout is not known to help (no convolution, or not on CPU: on
-    CUDA it has not been measured here), else a channels-last copy in eval mode."""
-    if torch.device(device).type != "cpu" or not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+
+class LowPrecision(nn.Module):
+    """A convolution or linear layer computed in ``dtype``, read and written in float32."""
+
+    def __init__(self, layer: nn.Module, dtype: torch.dtype):
+        super().__init__()
+        self.layer = layer.to(dtype)
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x.to(self.dtype)).float()
+
+
+def _lower(module: nn.Module, dtype: torch.dtype) -> None:
+    """Wrap every Conv2d and Linear under ``module`` in :class:`LowPrecision`, in place."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, (nn.Conv2d, nn.Linear)):
+            setattr(module, name, LowPrecision(child, dtype))
+        else:
+            _lower(child, dtype)
+
+
+def search_copy(model: Classifier, device: torch.device, precision: str = "float32") -> Classifier:
+    """``model`` itself where nothing is known to help (float32, and no convolution or not on CPU:
+    on CUDA the layout has not been measured here), else a copy in eval mode: channels-last on CPU
+    for models with convolutions, and its layers in ``precision``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
+    on_cpu = torch.device(device).type == "cpu"
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if precision == "float32" and not (on_cpu and has_conv):
         return model
-    fast = copy.deepcopy(model).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    fast = copy.deepcopy(model)
+    if on_cpu and has_conv:
+        fast = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     fast.eval()
     for p in fast.parameters():
         p.requires_grad_(False)
+    if precision != "float32":
+        _lower(fast, PRECISIONS[precision])
     return fast

@@ -23,9 +23,9 @@ from typing import Any
 import torch
 
 from bench.attacks.base import RESUMED_S, AttackKind, Candidates, Context, get_kind, register
-from bench.attacks.spec import Param, positive
+from bench.attacks.spec import Param, one_of, positive
 from bench.models.base import Classifier
-from bench.models.search_copy import search_copy
+from bench.models.search_copy import PRECISIONS, search_copy
 
 CLEAN_WRONG = -2  # broken_by: the model is already wrong on the clean input
 UNBROKEN = -1
@@ -123,6 +123,9 @@ class Cascade(AttackKind):
         "eps": Param(float, 0.3, positive, "L-inf budget of every member"),
         "presets": Param(list, ["autoattack_standard", "adaptive"], _presets,
                          f"member lists, in order: {', '.join(PRESETS)}"),
+        "precision": Param(str, "float32", one_of(*PRECISIONS),
+                           "the members' search copy: float32, or bfloat16 convolutions and linear layers "
+                           "(float32 activations; verified in float32; docs/perf.md measures its strength)", late=True),
     }
     shard_examples = 100
     rng_version = 2
@@ -154,7 +157,7 @@ class Cascade(AttackKind):
         broken_by = torch.where(pred != y, CLEAN_WRONG, UNBROKEN).to(torch.int8)
         ctx.settle(int((broken_by == CLEAN_WRONG).sum()))
         out = x.clone()
-        search = search_copy(model, ctx.device)
+        search = search_copy(model, ctx.device, params.get("precision", "float32"))
         stats: dict[str, float] = {}
         listed = members(params)
         first = 0
