@@ -1,10 +1,9 @@
 """Forward and forward+backward time of zoo models as loaded and as their search copy
 (bench.models.search_copy: channels-last on CPU), on 100 random inputs of the model's shape, one
 thread, best of several rounds taken in turn; and the largest score difference between the two
-(docs/perf.md). With ``--bf16``, also the search copy under CPU bfloat16 autocast (AMX/AVX-512
-BF16 where the CPU has them) and how often its prediction differs from the float32 model's: a
-measurement of a possible faster search, which the harness does not use (its gradient strength
-on saturating code models is not validated).
+(docs/perf.md). With ``--bf16``, also the cascade's ``precision: bfloat16`` search copy
+(convolutions and linear layers in bfloat16, activations float32) and how often its prediction
+differs from the float32 model's.
 
     python scripts/search_copy_speed.py [--bf16] MODEL [MODEL ...]
 """
@@ -23,16 +22,14 @@ from bench.errors import BenchError
 from bench.models.search_copy import search_copy
 
 
-def _forward(model: torch.nn.Module, x: torch.Tensor, bf16: bool = False) -> None:
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+def _forward(model: torch.nn.Module, x: torch.Tensor) -> None:
+    with torch.no_grad():
         model.log_probs(x)
 
 
-def _backward(model: torch.nn.Module, x: torch.Tensor, bf16: bool = False) -> None:
+def _backward(model: torch.nn.Module, x: torch.Tensor) -> None:
     xr = x.clone().requires_grad_(True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        out = model.log_probs(xr).float().sum()
-    torch.autograd.grad(out, xr)
+    torch.autograd.grad(model.log_probs(xr).sum(), xr)
 
 
 def best_ms(step: Callable[[], None], rounds: int = 5, reps: int = 3) -> list[float]:
@@ -52,18 +49,17 @@ def main(model_ids: list[str], bf16: bool = False) -> int:
     for model_id in model_ids:
         model = zoo.load(model_id).eval()
         fast = search_copy(model, torch.device("cpu"))
-        variants = [("plain", model, False), ("copy", fast, False)] + ([("bf16", fast, True)] if bf16 else [])
+        variants = [("plain", model), ("copy", fast)] + ([("bf16", search_copy(model, torch.device("cpu"), "bfloat16"))] if bf16 else [])
         x = torch.rand(100, *model.input_shape)
         times: dict[str, list[float]] = {}
         for _ in range(2):  # interleaved, so a change of machine load hits both
-            for name, m, low in variants:
+            for name, m in variants:
                 for op, fn in (("fwd", _forward), ("bwd", _backward)):
-                    times.setdefault(f"{name} {op}", []).extend(best_ms(lambda: fn(m, x, low)))
+                    times.setdefault(f"{name} {op}", []).extend(best_ms(lambda: fn(m, x)))
         with torch.no_grad():
             ref = model.log_probs(x)
             diff = float((ref - fast.log_probs(x)).abs().max())
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                low_pred = fast.log_probs(x).float().argmax(1)
+            low_pred = variants[-1][1].log_probs(x).argmax(1)
         b = {k: min(v) for k, v in times.items()}
         row = [model_id, f"{b['plain fwd']:.1f}", f"{b['copy fwd']:.1f}", f"{b['plain fwd'] / b['copy fwd']:.2f}x",
                f"{b['plain bwd']:.1f}", f"{b['copy bwd']:.1f}", f"{b['plain bwd'] / b['copy bwd']:.2f}x", f"{diff:.1e}"]
