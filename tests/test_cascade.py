@@ -375,6 +375,39 @@ def test_the_bfloat16_search_copy_keeps_float32_activations_and_their_gradient()
         search_copy(model, CPU, "float16")
 
 
+class PoolNet(Classifier):
+    """conv - ReLU - max-pool - conv - ReLU - flatten - linear: runs of exact modules to group."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.net = nn.Sequential(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, stride=2), nn.ReLU(),
+                                 nn.Flatten(), nn.Linear(8 * 5 * 5, 10))
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.net(x), dim=1)
+
+
+def test_grouping_exact_modules_into_the_bfloat16_layer_changes_no_value() -> None:
+    """ReLU, max-pool and flatten after a lowered layer run in bfloat16 with it (one cast, on the
+    pooled tensor): scores and input gradients bit-identical to casting back after every layer."""
+    import copy
+
+    from bench.models.search_copy import LowPrecision, _lower, search_copy
+
+    model = PoolNet().eval()
+    grouped = search_copy(model, CPU, "bfloat16")
+    assert isinstance(grouped.net[0], LowPrecision) and len(grouped.net[0].layer) == 3  # conv, ReLU, pool
+    per_layer = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    _lower(per_layer, torch.bfloat16, group=False)
+    x = torch.rand(32, 1, 28, 28).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    a, b = grouped.log_probs(x), per_layer.log_probs(x)
+    assert torch.equal(a, b)
+    ga, = torch.autograd.grad(a[:, 3].sum(), x)
+    gb, = torch.autograd.grad(b[:, 3].sum(), x)
+    assert torch.equal(ga, gb) and ga.abs().sum() > 0
+
+
 def test_the_search_precision_is_a_late_cascade_parameter(tiny_zoo: Path) -> None:
     """At its default (float32) it stays out of a cell's config hash, so every float32 cell computed
     before it existed stays valid; bfloat16 is another configuration; a bad value is a one-line

@@ -31,8 +31,16 @@ from bench.models.base import Classifier
 PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
+# Modules whose output is exactly representable in bfloat16 when their input is (they select,
+# mask, pad or reshape values, never round them): a run of them after a lowered layer stays in
+# bfloat16, and is cast back once, at its end, on the smaller (pooled) tensor.
+EXACT = (nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Identity, nn.ZeroPad2d)
+
+
 class LowPrecision(nn.Module):
-    """A convolution or linear layer computed in ``dtype``, read and written in float32."""
+    """A convolution or linear layer (and any run of :data:`EXACT` modules after it) computed in
+    ``dtype``, read and written in float32. Grouping the exact run changes no value, forward or
+    backward (tests/test_cascade.py): it only saves casts of the larger tensors."""
 
     def __init__(self, layer: nn.Module, dtype: torch.dtype):
         super().__init__()
@@ -43,13 +51,35 @@ class LowPrecision(nn.Module):
         return self.layer(x.to(self.dtype)).float()
 
 
-def _lower(module: nn.Module, dtype: torch.dtype) -> None:
-    """Wrap every Conv2d and Linear under ``module`` in :class:`LowPrecision`, in place."""
+def _lower(module: nn.Module, dtype: torch.dtype, group: bool = True) -> None:
+    """Wrap every Conv2d and Linear under ``module`` in :class:`LowPrecision`, in place; inside an
+    ``nn.Sequential`` (with ``group``) together with the :data:`EXACT` modules that follow it."""
+    if group and isinstance(module, nn.Sequential):
+        children = list(module.children())
+        out: list[nn.Module] = []
+        i = 0
+        while i < len(children):
+            child = children[i]
+            if isinstance(child, (nn.Conv2d, nn.Linear)):
+                j = i + 1
+                while j < len(children) and isinstance(children[j], EXACT):
+                    j += 1
+                out.append(LowPrecision(child if j == i + 1 else nn.Sequential(*children[i:j]), dtype))
+                i = j
+                continue
+            _lower(child, dtype, group)
+            out.append(child)
+            i += 1
+        for name in list(module._modules):
+            del module._modules[name]
+        for k, child in enumerate(out):
+            module.add_module(str(k), child)
+        return
     for name, child in list(module.named_children()):
         if isinstance(child, (nn.Conv2d, nn.Linear)):
             setattr(module, name, LowPrecision(child, dtype))
         else:
-            _lower(child, dtype)
+            _lower(child, dtype, group)
 
 
 def search_copy(model: Classifier, device: torch.device, precision: str = "float32") -> Classifier:
