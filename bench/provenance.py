@@ -37,9 +37,22 @@ def machine() -> str:
     return f"{platform.node() or 'unknown host'}: {platform.system()} {platform.machine()}, {platform.processor() or 'cpu'}, {os.cpu_count()} cores"
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, in MB (None where the OS does not say): the
+    number a run's memory budget is checked against (docs/perf.md)."""
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return None
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kb / (1 << 20 if platform.system() == "Darwin" else 1 << 10), 1)  # macOS reports bytes
+
+
 def cell_provenance(device: Any, threads: int) -> dict[str, Any]:
-    """Who computed a cell: commit, machine, device, threads, library versions, and when."""
+    """Who computed a cell: commit, machine, device, threads, library versions, when, and the
+    peak resident memory of the process when it wrote the cell."""
     return {
         "git_commit": git_commit(), "machine": machine(), "device": str(device), "threads": threads,
         "packages": package_versions(), "computed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "peak_rss_mb": peak_rss_mb(),
     }

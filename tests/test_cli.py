@@ -62,6 +62,13 @@ def test_run_prints_leaderboard_and_writes_every_format(tiny_zoo: Path, tmp_path
     assert last["device"] == "cpu" and "torch" in last["packages"] and last["git_commit"] and last["computed"]
     cell = json.loads((tmp_path / "a" / "cells" / "tiny-linear" / "pgd.json").read_text())
     assert {"git_commit", "machine", "threads", "packages", "computed_at", "device"} <= set(cell["provenance"])
+    # the writing process's peak resident memory (a torch process holds well over 50 MB) in the cell
+    # and, as the largest over the cells, in the leaderboard's provenance footer
+    import resource
+
+    peak = cell["provenance"]["peak_rss_mb"]
+    assert 50 < peak <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + 1
+    assert "peak memory" in (tmp_path / "a" / "leaderboard.md").read_text()
 
 
 def test_interrupted_run_resumes_to_identical_results(tiny_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

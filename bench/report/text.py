@@ -238,8 +238,17 @@ def provenance(report: Report) -> list[tuple[str, str]]:
         ("computed", f"{times[0]} .. {times[-1]}" if len(times) > 1 else (times[0] if times else "")),
         ("packages (latest cell)", ", ".join(f"{k} {v}" for k, v in packages.items())),
         ("seed", str(run.get("seed", ""))),
+        ("peak memory", _peak_memory(recorded)),
     ]
     return [(k, v) for k, v in pairs if v]
+
+
+def _peak_memory(recorded: list[dict[str, Any]]) -> str:
+    """The largest peak resident memory of the processes that wrote the cells, where recorded."""
+    peaks = [float(o["peak_rss_mb"]) for o in recorded if isinstance(o.get("peak_rss_mb"), (int, float))]
+    if not peaks:
+        return ""
+    return f"{max(peaks) / 1024:.2f} GB (largest of {len(peaks)} recorded)"
 
 
 def title(report: Report) -> str:
