@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from bench.attacks.base import Candidates, CellKind
 from bench.errors import BenchError
+from bench.provenance import peak_rss_mb
 from bench.results import ShardStages
 from bench.runner import Job, Runner, merge_shards, pack_shard, shard_bounds, timed_part, unpack_shard
 
@@ -71,7 +72,8 @@ def compute_shard(spec: dict[str, Any]) -> dict[str, Any]:
     part = timed_part(out if isinstance(out, Candidates) else Candidates(out), seconds)
     return {"x": part.x.detach().cpu(), "tensors": {k: v.cpu() for k, v in part.tensors.items()},
             "stats": part.stats,
-            "node": platform.node(), "device": str(device), "pid": os.getpid(), "began": began, "seconds": seconds}
+            "node": platform.node(), "device": str(device), "pid": os.getpid(), "began": began, "seconds": seconds,
+            "peak_rss_mb": peak_rss_mb()}  # the worker's: the driver's says nothing of what a shard needed
 
 
 class RayExecutor:
@@ -158,7 +160,7 @@ class RayExecutor:
                 runner.store.shard_stages(job.model_id, job.cfg.id, start, stop, job.config_hash).clear()
                 plan["where"].append({"node": result["node"], "device": result["device"], "pid": result["pid"],
                                       "examples": [start, stop], "began": round(result["began"], 2),
-                                      "seconds": round(result["seconds"], 2)})
+                                      "seconds": round(result["seconds"], 2), "peak_rss_mb": result.get("peak_rss_mb")})
                 plan["left"] -= 1
                 examples += stop - start
                 if self.worker_status:
@@ -185,6 +187,8 @@ class RayExecutor:
         model = runner.model(job.model_id)
         verdict = runner.verified(job, runner.attempt(job, model, plan["ctx"], lambda x_ref, y: cand))
         compute = sum(w["seconds"] for w in plan["where"])  # the workers' time on it, not the time it waited in the queue
+        peaks = [p for p in [peak_rss_mb(), *(w.get("peak_rss_mb") for w in plan["where"])] if isinstance(p, (int, float))]
         runner.write(job, verdict, compute, {"shards": len(plan["bounds"]), "shards_resumed": plan["resumed"], **cost,
-                                             "executor": "ray", "ran_on": plan["where"]})
+                                             "executor": "ray", "ran_on": plan["where"],
+                                             "peak_rss_mb": max(peaks) if peaks else None})  # the largest process's
         computed.append(f"{job.model_id}/{job.cfg.id}")

@@ -105,6 +105,17 @@ class ResultsStore:
         """The masking check's robust accuracy vs eps of one model (a PNG)."""
         return self.plot(f"{model}_security_curve.png")
 
+    def audits_dir(self, model: str) -> Path:
+        """``bench audit``'s results for one model: ``<attack>.json`` per audited cell."""
+        return self.root / "audits" / model
+
+    def audit_json(self, model: str, attack: str) -> Path:
+        return self.audits_dir(model) / f"{attack}.json"
+
+    def audit_partial(self, model: str, attack: str) -> Path:
+        """An unfinished audit's finished batches (JSON); its members' stages under ``.stages/``."""
+        return self.audits_dir(model) / f".{attack}.partial"
+
     def output(self, name: str) -> Path:
         """A rendered file of the folder: ``leaderboard.md``, ``models/<model>.html``, ``plots/x.png``."""
         return self.root / name

@@ -70,6 +70,9 @@ def test_ray_run_gives_exactly_the_in_process_numbers(local_ray: None, tmp_path:
     cw = json.loads((tmp_path / "ray" / "cells" / "tiny-linear" / "cw.json").read_text())
     assert cw["provenance"]["executor"] == "ray" and cw["provenance"]["shards"] == 3  # 60 CW examples, 25 a shard
     assert len(cw["provenance"]["ran_on"]) == 3 and all("pid" in w for w in cw["provenance"]["ran_on"])
+    # peak memory: each worker's own, and the cell's is the largest process's (driver or worker)
+    workers = [w["peak_rss_mb"] for w in cw["provenance"]["ran_on"]]
+    assert all(isinstance(p, float) and p > 0 for p in workers) and cw["provenance"]["peak_rss_mb"] >= max(workers)
     runs = json.loads((tmp_path / "ray" / "run.json").read_text())["invocations"]
     assert len(runs[-1]["computed"]) == 2 * len(SUITE["attacks"])
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.audit import describe
+
 Cells = dict[str, dict[str, Any]]  # attack id -> cell JSON of one model
 
 
-def model_flags(cells: Cells, checkpoint_sha256: str | None) -> tuple[str, ...]:
-    """Every flag of one model's cells, in a fixed order, without repeats."""
-    return tuple(dict.fromkeys(stale(cells, checkpoint_sha256) + cell_flags(cells) + unbounded_failures(cells)))
+def model_flags(cells: Cells, checkpoint_sha256: str | None, audits: Cells | None = None) -> tuple[str, ...]:
+    """Every flag of one model's cells (and of their audits), in a fixed order, without repeats."""
+    return tuple(dict.fromkeys(stale(cells, checkpoint_sha256) + cell_flags(cells) + unbounded_failures(cells)
+                               + audit_flags(cells, audits or {})))
 
 
 def stale(cells: Cells, sha: str | None) -> list[str]:
@@ -62,3 +65,18 @@ def short_flag(flag: str) -> str:
     <check>: <evidence>" -> "<attack>: <check>"; a flag without evidence is kept whole."""
     head, sep, _ = flag.rpartition(": ")
     return head if sep and ": " in head else flag
+
+
+def current_audits(cells: Cells, audits: Cells) -> Cells:
+    """The audits (``bench audit``) of cells as they are now: an audit of another configuration of
+    its cell (since recomputed) says nothing about it."""
+    return {a: audit for a, audit in audits.items()
+            if a in cells and isinstance(audit.get("broke"), int) and isinstance(audit.get("estimate"), dict)
+            and audit.get("cell_config_hash") == cells[a].get("config_hash")}
+
+
+def audit_flags(cells: Cells, audits: Cells) -> list[str]:
+    """A flag per cell whose audit (attacks beyond its battery, on a sample of its robust
+    examples) broke an example: its figure is shown to overstate robustness."""
+    return [f"{cells[a].get('label') or a}: audit: {describe(audit)}"
+            for a, audit in current_audits(cells, audits).items() if audit["broke"] > 0]

@@ -143,6 +143,8 @@ class Report:
     # security curve under plots/, the analysis galleries of ``bench analyze --results``)
     security_curves: dict[str, str] = field(default_factory=dict)
     galleries: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # (model, cell label, what its audit found) of every current audit (``bench audit``), flagged or not
+    audits: tuple[tuple[str, str, str], ...] = ()
 
     def of_role(self, role: str) -> list[Column]:
         return [c for c in self.columns if c.role == role]

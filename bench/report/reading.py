@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from bench.errors import BenchError
-from bench.report.flags import model_flags
+from bench.audit import describe, read_audits
+from bench.report.flags import current_audits, model_flags
 from bench.report.model import WORST, Column, Figure, Headline, MatrixCell, Report, Row, Threat, Transfer, number
 from bench.results import ResultsStore
 from bench.stats import proportion_interval
@@ -51,8 +52,14 @@ def build(results_dir: Path) -> Report:
         headlines=tuple(_headlines(store, name, [r.model for r in rows])),
         origins=tuple(dict(cells[m][a].get("provenance") or {}) for m in models for a in cells[m]),
         cards={m: cards[m] for m in models if m in cards}, security_curves=_security_curves(store, models),
-        galleries=_galleries(store, models),
+        galleries=_galleries(store, models), audits=tuple(_audits(store, cells, models)),
     )
+
+
+def _audits(store: ResultsStore, cells: Cells, models: list[str]) -> list[tuple[str, str, str]]:
+    """(model, cell label, finding) of each audit of a cell as it is now (bench.report.flags.current_audits)."""
+    return [(m, str(cells[m][a].get("label") or a), describe(audit))
+            for m in models for a, audit in current_audits(cells[m], read_audits(store.root, m)).items()]
 
 
 def rank(rows: list[Row], columns: list[Column]) -> list[Row]:
@@ -200,7 +207,7 @@ def _row(store: ResultsStore, model: str, cells: dict[str, dict[str, Any]], colu
             done = all(a in cells for a in col.attacks)
             result = worst_case_for_model(store.root, model, list(col.attacks)) if done else {}
             figures[col.key] = Figure(**_proportion(result.get("value"), result.get("n"), result.get("count")), reported=reported)
-    return Row(model, figures, model_flags(cells, sha))
+    return Row(model, figures, model_flags(cells, sha, read_audits(store.root, model)))
 
 
 def _transfers(cells: Cells, models: list[str], attacks: Attacks, reported: dict[str, dict[str, Any]]) -> list[Transfer]:

@@ -59,6 +59,10 @@ def _header(label: str, n: int | None) -> str:
     return label if n is None else f"{label} (n={n})"
 
 
+AUDITS_INTRO = ("Audits (`bench audit`, docs/audits.md): attacks beyond the battery on a random sample of the examples a "
+                "cell counts robust, every break verified")
+
+
 def flag_notes(report: Report) -> list[tuple[int, str, str]]:
     """(number, model, full flag text), numbered in row order."""
     notes: list[tuple[int, str, str]] = []

@@ -8,10 +8,11 @@ Presets reproduce the reference lists and budgets (fra31/auto-attack ``set_versi
 ``adaptive`` adds, for models with an output code, the attacks of Tramer et al. 2020 on the class
 scores linear in the raw code scores (margin loss, untargeted and toward the top-3 other classes,
 and APGD-T on them) and the code-word attack (the raw code scores pushed toward another class's
-code word). Members search on a copy of the model laid out for speed (``search_copy``); the
-harness verifies every member's output on the model itself before it counts (``bench.verify``),
-and the cell stores which member broke each example and each member's time. Inside a shard, the
-state after each member is kept (``Context.stages``): a killed run resumes at the next member.
+code word); ``beyond`` (in no headline suite) holds costlier attacks for ``bench audit``. Members
+search on a copy of the model laid out for speed (``search_copy``); the harness verifies every
+member's output on the model itself before it counts (``bench.verify``), and the cell stores which
+member broke each example and each member's time. Inside a shard, the state after each member is
+kept (``Context.stages``): a killed run resumes at the next member.
 """
 
 from __future__ import annotations
@@ -72,6 +73,15 @@ PRESETS: dict[str, tuple[Member, ...]] = {
                {"surface": "linear", "loss": "margin", "steps": 100, "step_size_eps": 0.1, "targets": 3}, needs_code=True),
         Member("APGD-T-linear", "apgd", AA, {"surface": "linear", "steps": 100, "restarts": 1, "targets": 3}, needs_code=True),
         Member("Codeword-T", "pgd_linf", "native", {"loss": "codeword", "steps": 100, "step_size_eps": 0.1, "targets": 3},
+               needs_code=True),
+    ),
+    # Beyond the headline battery, for audits (bench.audit): longer, restarted margin attacks that
+    # broke examples mnist_robust's TanhEns16 eps-0.2 cascade counts robust (docs/audits.md)
+    "beyond": (
+        Member("PGD-margin-R5", "pgd_linf", "native",
+               {"loss": "margin", "steps": 300, "step_size_eps": 0.05, "restarts": 5}),
+        Member("PGD-linear-margin-T9", "pgd_linf", "native",
+               {"surface": "linear", "loss": "margin", "steps": 300, "step_size_eps": 0.05, "restarts": 2, "targets": 9},
                needs_code=True),
     ),
 }

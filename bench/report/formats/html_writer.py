@@ -51,6 +51,10 @@ def body(report: Report, base: str = "", heading: int = 1) -> str:
         items = "".join(f'<li><a href="{escape(base + model_page.href(m))}">{escape(m)}</a>: {escape(flag)}</li>\n'
                         for _, m, flag in notes)
         parts.append(f'<ol class="flags">\n{items}</ol>')
+    if report.audits:
+        items = "".join(f'<li><a href="{escape(base + model_page.href(m))}">{escape(m)}</a> {escape(label)}: {escape(found)}</li>\n'
+                        for m, label, found in report.audits)
+        parts.append(f'<p class="audits">{escape(text.AUDITS_INTRO)}:</p>\n<ul class="audits">\n{items}</ul>')
     if plots.eps_curves(report):
         parts += [f"<{h2}>Robust accuracy vs ε</{h2}>",
                   _img(base + plots.ROBUST_VS_EPS, "robust accuracy vs eps, every model",

@@ -60,5 +60,6 @@ def render(report: Report) -> str:
         "worst_case": _worst_case_doc(report),
         "models": [_model(report, row) for row in report.rows],
         "transfer": [_transfer(t) for t in report.transfers],
+        "audits": [{"model": m, "cell": label, "finding": found} for m, label, found in report.audits],  # audits/ has the numbers
     }
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

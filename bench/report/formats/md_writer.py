@@ -39,6 +39,9 @@ def render_text(report: Report, width: int = WIDTH, wide: bool = False) -> str:
     notes = text.flag_notes(report)
     if notes:
         sections.append("Flags:\n\n" + "\n".join(wrap(f"{n}. {model}: {text}", width, "   ") for n, model, text in notes))
+    if report.audits:
+        sections.append(wrap(f"{text.AUDITS_INTRO}:", width) + "\n\n"
+                        + "\n".join(wrap(f"- {model} {label}: {found}", width, "  ") for model, label, found in report.audits))
     for h in report.headlines:
         sections += [f"## Robustness at reference strength: [{h.suite}](../{h.folder}/leaderboard.md)",
                      wrap(f"This suite's columns are its protocol's attacks; a model's robustness is the worst case over a "

@@ -1,0 +1,215 @@
+"""Audits: attacks beyond a cell's battery, on a random sample of the examples it counts robust.
+
+Why: a robust accuracy is an upper bound, as strong as the attacks behind it. An audit runs a
+stronger, costlier member list (default: the ``beyond`` preset of ``bench.attacks.kinds.cascade``)
+on ``k`` of the cell's ``R`` robust examples, drawn without replacement from a recorded seed, and
+verifies every break on the model itself. From ``b`` breaks it estimates how far the cell's figure
+overstates robustness, ``(R/n) * b/k`` with the Clopper-Pearson interval of ``b/k``, and states the
+verified bound ``(R - b)/n``. Auditing a sample costs ``k/R`` of auditing the whole cell, which on
+the code models would take tens of core-hours per cell.
+
+Written to ``ResultsStore.audit_json`` (``<results>/audits/<model>/<attack>.json``); the
+leaderboard flags a cell whose audit broke an example (``bench.report.flags.audit_flags``).
+Resumable: the sample runs in batches, each kept as it finishes, and inside a batch each finished
+member is kept (``ShardStages``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors.torch import load_file
+
+from bench import data, zoo
+from bench.attacks.base import RESUMED_S, Context, get_kind
+from bench.attacks.kinds import cascade
+from bench.errors import BenchError
+from bench.results import ResultsStore, ShardStages, atomic_write_json
+from bench.stats import clopper_pearson
+
+DEFAULT_PRESETS = ("beyond",)
+DEFAULT_SAMPLE = 40
+BATCH = 20  # examples per kept batch: a TanhEns16 batch runs ~15 minutes on one core
+
+
+def audit_path(results: Path, model: str, attack: str) -> Path:
+    return ResultsStore(results).audit_json(model, attack)
+
+
+def sample_robust(robust: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    """Positions (sorted) of ``min(k, R)`` of the ``R`` robust flags, drawn without replacement
+    from ``seed`` alone, so an audit names its sample by (seed, k) and a rerun draws the same."""
+    rows = robust.bool().nonzero().squeeze(1)
+    g = torch.Generator().manual_seed(int(seed))
+    return rows[torch.randperm(len(rows), generator=g)[: max(0, int(k))]].sort().values
+
+
+def estimate(robust: int, n: int, sampled: int, broke: int) -> dict[str, float | None]:
+    """How far a figure of ``robust`` of ``n`` overstates robustness when ``broke`` of ``sampled``
+    of its robust examples fall to the audit: point estimate and 95% interval (Clopper-Pearson on
+    ``broke/sampled``, scaled by ``robust/n``; the figure's own sampling error is its own interval),
+    and the bound the verified breaks alone prove."""
+    share = robust / n if n else float("nan")
+    if sampled <= 0:
+        return {"overstated_by": None, "lo": None, "hi": None, "verified_at_most": share}
+    lo, hi = clopper_pearson(broke, sampled)
+    return {"overstated_by": share * broke / sampled, "lo": share * lo, "hi": share * hi,
+            "verified_at_most": (robust - broke) / n}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What an audit reads of a committed cell."""
+
+    path: Path
+    meta: dict[str, Any]
+    index: torch.Tensor
+    label: torch.Tensor
+    robust: torch.Tensor
+
+    @property
+    def eps(self) -> float:
+        return float(self.meta["threat"]["eps"])
+
+
+def read_cell(results: Path, model: str, attack: str) -> Cell:
+    """A complete L-inf cell with per-example flags, or a one-line error naming the file."""
+    path = Path(results) / "cells" / model / f"{attack}.json"
+    if not path.is_file():
+        raise BenchError(f"{path}: no such complete cell (`bench ls {results}` lists the cells)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        tensors = load_file(str(path.with_suffix(".safetensors")))
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{path}: unreadable ({exc})") from None
+    threat = meta.get("threat") or {}
+    if threat.get("norm") != "linf" or not isinstance(threat.get("eps"), (int, float)) or threat["eps"] <= 0:
+        raise BenchError(f"{path}: threat {threat or None}: an audit needs an L-inf cell with a budget (e.g. cascade_e02)")
+    if not {"index", "label", "robust"} <= set(tensors):
+        raise BenchError(f"{path.with_suffix('.safetensors')}: no per-example robust flags to audit")
+    return Cell(path, meta, tensors["index"].long(), tensors["label"].long(), tensors["robust"].bool())
+
+
+def _members(presets: list[str]) -> list[dict[str, Any]]:
+    return [{"label": m.label, "kind": m.kind, "backend": m.backend, "params": m.params, "needs_code": m.needs_code}
+            for m in cascade.members({"presets": presets})]
+
+
+def audit_key(cell: Cell, sample: torch.Tensor, seed: int, presets: list[str]) -> str:
+    """The identity of an audit: its cell's config, its sample and its members (kept state of
+    another audit is never reused)."""
+    blob = json.dumps({"cell": cell.meta.get("config_hash"), "sample": cell.index[sample].tolist(), "seed": seed,
+                       "members": _members(presets)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAULT_SAMPLE, seed: int = 0,
+              presets: list[str] | None = None, device: torch.device | None = None, data_dir: str | None = None,
+              batch_size: int = 100, progress: Callable[[int], None] | None = None,
+              status: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Audit one cell and write its JSON; returns what it wrote."""
+    presets = list(presets or DEFAULT_PRESETS)
+    kind = get_kind("cascade")
+    problems = kind.validate({"eps": 0.1, "presets": presets}, "--presets")
+    if problems:
+        raise BenchError(problems[0])
+    cell = read_cell(results, model_id, attack)
+    card = zoo.get_card(model_id)
+    if cell.meta.get("checkpoint_sha256") not in (None, card.sha256):
+        raise BenchError(f"{cell.path}: computed on checkpoint {str(cell.meta['checkpoint_sha256'])[:8]}, the zoo's "
+                         f"{model_id} is now {str(card.sha256)[:8]}: rerun the cell first")
+    device = device or torch.device("cpu")
+    model = zoo.load(model_id, device)
+    split = data.load(card.dataset, "test", data_dir)
+    if int(cell.index.max()) >= len(split.y) or not torch.equal(split.y[cell.index], cell.label):
+        raise BenchError(f"{cell.path}: the cell's labels differ from {card.dataset}'s test labels at its indices")
+    picked = sample_robust(cell.robust, sample, seed)
+    key = audit_key(cell, picked, seed, presets)
+    state_path = ResultsStore(results).audit_partial(model_id, attack)
+    state = _read_state(state_path, key)
+    params = kind.resolve({"eps": cell.eps, "presets": presets})
+    labels = [m.label for m in cascade.members(params)]
+    for start in range(0, len(picked), BATCH):
+        rows = picked[start:start + BATCH]
+        if str(start) in state["batches"]:
+            if progress is not None:
+                progress(len(rows))
+            continue
+        idx = cell.index[rows]
+        stages = ShardStages(state_path.with_suffix(".stages") / f"{start:06d}", key)
+        ctx = Context(device=device, seed=seed, batch_size=batch_size, index=idx, progress=progress, status=status,
+                      stages=stages)
+        t0 = time.perf_counter()
+        done = kind.attack(model, split.x[idx], split.y[idx], params, None, ctx, verify_batch=batch_size)
+        broken_by = done.candidates.tensors["broken_by"].long()
+        hit = done.broken
+        state["batches"][str(start)] = {
+            "broken_index": idx[hit].tolist(),
+            "broken_by": [labels[int(j)] if j >= 0 else "clean" for j in broken_by[hit]],
+            "seconds": done.candidates.stats.get(RESUMED_S, 0.0) + time.perf_counter() - t0,
+            "time_s": {lab: done.candidates.stats.get(f"time_s/{lab}", 0.0) for lab in labels},
+        }
+        atomic_write_json(state_path, state)
+        stages.clear()
+    out = _summary(cell, model_id, attack, picked, seed, presets, key, state, labels)
+    atomic_write_json(audit_path(results, model_id, attack), out)
+    state_path.unlink(missing_ok=True)
+    return out
+
+
+def _read_state(path: Path, key: str) -> dict[str, Any]:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        state = {}
+    return state if state.get("key") == key else {"key": key, "batches": {}}
+
+
+def _summary(cell: Cell, model_id: str, attack: str, picked: torch.Tensor, seed: int, presets: list[str], key: str,
+             state: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    batches = [state["batches"][s] for s in sorted(state["batches"], key=int)]
+    broken = [i for b in batches for i in b["broken_index"]]
+    by = [lab for b in batches for lab in b["broken_by"]]
+    n, robust = len(cell.robust), int(cell.robust.sum())
+    return {
+        "model": model_id, "attack": attack, "cell_label": cell.meta.get("label") or attack,
+        "cell_config_hash": cell.meta.get("config_hash"), "threat": cell.meta["threat"], "audit_key": key,
+        "n": n, "robust": robust, "seed": seed, "sample": len(picked), "presets": presets, "members": _members(presets),
+        "sampled_index": cell.index[picked].tolist(), "broken_index": broken, "broken_by": by, "broke": len(broken),
+        "broke_by_member": {lab: by.count(lab) for lab in labels},
+        "time_s_by_member": {lab: round(sum(b["time_s"].get(lab, 0.0) for b in batches), 1) for lab in labels},
+        "seconds": round(sum(b["seconds"] for b in batches), 1),
+        "estimate": estimate(robust, n, len(picked), len(broken)),
+    }
+
+
+def read_audits(results: Path, model: str) -> dict[str, dict[str, Any]]:
+    """attack id -> audit JSON of one model (unreadable files are skipped: an audit is advice)."""
+    folder = ResultsStore(results).audits_dir(model)
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(value, dict):
+            out[path.stem] = value
+    return out
+
+
+def describe(audit: dict[str, Any]) -> str:
+    """One line: what the audit found and what it means for the cell's figure."""
+    est, n = audit["estimate"], audit["n"]
+    found = ", ".join(f"{lab} {c}" for lab, c in audit.get("broke_by_member", {}).items() if c) or "none"
+    line = (f"{audit['broke']} of {audit['sample']} sampled robust examples (of {audit['robust']}, seed {audit['seed']}) "
+            f"broken by attacks beyond the battery ({found})")
+    if est.get("overstated_by") is None:
+        return line
+    return (f"{line}; robust accuracy {audit['robust'] / n:.3f} overstated by an estimated {est['overstated_by']:.3f} "
+            f"[{est['lo']:.3f}, {est['hi']:.3f}]; verified at most {est['verified_at_most']:.3f} (n={n})")

@@ -1,0 +1,59 @@
+"""`bench audit`: attacks beyond a cell's battery on a sample of its robust examples (bench.audit)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.commands import DATA_DIR_HELP
+from bench.errors import BenchError
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bench.audit import audit_path, describe, run_audit
+    from bench.device import configure_threads, resolve_device
+    from bench.report import render
+    from bench.report.writers import names
+
+    results = Path(args.results)
+    if not results.is_dir():
+        raise BenchError(f"{results}: no such results folder")
+    if args.sample <= 0:
+        raise BenchError(f"--sample {args.sample}: must be a positive number of examples")
+    device = resolve_device(args.device)
+    configure_threads()
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    bar = tqdm(total=None, desc=f"audit {args.model} {args.attack}", unit="ex", disable=args.no_progress or not sys.stderr.isatty())
+    try:
+        out = run_audit(results, args.model, args.attack, sample=args.sample, seed=args.seed, presets=presets, device=device,
+                        data_dir=args.data_dir, progress=bar.update, status=lambda s: bar.set_postfix_str(s, refresh=True))
+    except KeyboardInterrupt:
+        print("interrupted: finished batches are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    print(f"{args.model} {out['cell_label']} ({args.attack}): {describe(out)}; {out['seconds']:.0f} s "
+          f"-> {audit_path(results, args.model, args.attack)}")
+    present = [name for name in names() if (results / f"leaderboard.{name}").is_file()]
+    if not args.no_leaderboard and present:
+        render(results, present)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audit", help="attack a random sample of the examples a cell counts robust with attacks beyond its "
+                                     "battery; estimate how far its robust accuracy is overstated (docs/audits.md)")
+    p.add_argument("results", help="results folder (e.g. results/mnist_robust)")
+    p.add_argument("model", help="zoo model id")
+    p.add_argument("attack", help="an L-inf cell's attack id (e.g. cascade_e02)")
+    p.add_argument("--sample", type=int, default=40, help="robust examples to attack (default 40; all when fewer)")
+    p.add_argument("--seed", type=int, default=0, help="draws the sample and the attacks' random starts (default 0)")
+    p.add_argument("--presets", default="beyond", help="cascade member lists to run, comma-separated (default: beyond)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-leaderboard", action="store_true", help="do not re-render the folder's leaderboard (its flags)")
+    p.set_defaults(func=cmd_audit)

@@ -1,0 +1,137 @@
+"""Audits (bench.audit): attacks beyond a cell's battery on a sample of its robust examples, the
+estimate of how far the cell overstates robustness, the leaderboard flag, resume, and errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from bench.attacks import get_kind
+from bench.audit import audit_path, estimate, run_audit, sample_robust
+from bench.cli import main
+from bench.errors import BenchError
+from bench.stats import clopper_pearson
+
+ARGS = ["--device", "cpu", "--no-progress"]
+
+
+def weak_suite(tmp_path: Path, name: str = "weak") -> Path:
+    """tiny-linear and tiny-constant under a PGD too weak to break much (one tiny step, no random
+    start): the cell counts robust many examples a real attack breaks."""
+    suite = {
+        "name": name, "version": 1, "dataset": "mnist", "seed": 0, "batch_size": 50,
+        "examples": {"split": "test", "count": 60, "offset": 0}, "models": {"ids": ["tiny-linear", "tiny-constant"]},
+        "attacks": [{"id": "clean", "kind": "benign"},
+                    {"id": "weak", "kind": "pgd_linf", "backend": "native",
+                     "params": {"eps": 0.1, "steps": 1, "step_size": 0.001, "random_start": False}}],
+        "outputs": {"dir": str(tmp_path / name), "formats": ["md", "json"]},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def test_the_sample_is_drawn_from_the_robust_examples_by_seed_alone() -> None:
+    robust = torch.zeros(100, dtype=torch.bool)
+    robust[::3] = True
+    a, b = sample_robust(robust, 10, 7), sample_robust(robust, 10, 7)
+    assert torch.equal(a, b) and len(a) == 10 and bool(robust[a].all()) and torch.equal(a, a.sort().values)
+    assert not torch.equal(a, sample_robust(robust, 10, 8))
+    assert torch.equal(sample_robust(robust, 1000, 0), robust.nonzero().squeeze(1))  # fewer robust than asked: all
+
+
+def test_the_estimate_scales_the_broken_share_by_the_figure() -> None:
+    e = estimate(robust=500, n=1000, sampled=40, broke=2)
+    lo, hi = clopper_pearson(2, 40)
+    assert e["overstated_by"] == pytest.approx(0.5 * 2 / 40) and e["lo"] == pytest.approx(0.5 * lo)
+    assert e["hi"] == pytest.approx(0.5 * hi) and e["verified_at_most"] == pytest.approx(0.498)
+    none = estimate(robust=500, n=1000, sampled=40, broke=0)
+    assert none["overstated_by"] == 0 and none["lo"] == 0 and 0 < none["hi"] < 0.5
+    assert estimate(robust=0, n=1000, sampled=0, broke=0)["overstated_by"] is None
+
+
+def test_an_audit_breaks_what_a_weak_battery_counted_robust_and_the_leaderboard_flags_it(
+        tiny_zoo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(weak_suite(tmp_path)), *ARGS]) == 0
+    results = tmp_path / "weak"
+    weak = json.loads((results / "cells" / "tiny-linear" / "weak.json").read_text())
+    capsys.readouterr()
+    assert main(["audit", str(results), "tiny-linear", "weak", "--sample", "10", *ARGS]) == 0
+    out = capsys.readouterr().out
+    audit = json.loads(audit_path(results, "tiny-linear", "weak").read_text())
+    assert audit["robust"] == weak["count"] and audit["sample"] == 10 and "tiny-linear" in out
+    assert 0 < audit["broke"] <= 10 and set(audit["broken_index"]) <= set(audit["sampled_index"])
+    assert audit["broke_by_member"]["PGD-margin-R5"] == audit["broke"]  # tiny-linear has no code: one member runs
+    assert audit["estimate"]["verified_at_most"] == pytest.approx((weak["count"] - audit["broke"]) / weak["n"])
+    board = (results / "leaderboard.md").read_text()
+    assert "audit:" in board and f"{audit['broke']} of 10 sampled robust examples" in board
+    assert main(["leaderboard", str(results), "--check"]) == 0  # the flag is part of what the folder renders
+
+    # the unfoolable model: nothing to break, no flag
+    assert main(["audit", str(results), "tiny-constant", "weak", "--sample", "5", *ARGS]) == 0
+    assert json.loads(audit_path(results, "tiny-constant", "weak").read_text())["broke"] == 0
+    board = (results / "leaderboard.md").read_text()
+    flagged = [line for line in board.splitlines() if "audit:" in line]
+    assert flagged and not any("tiny-constant" in line for line in flagged)
+    # every current audit is listed, the one that found nothing too, in every text format
+    listed = board[board.index("Audits (`bench audit`"):]
+    assert "- tiny-constant " in listed and "0 of 5 sampled robust examples" in listed and "- tiny-linear " in listed
+    doc = json.loads((results / "leaderboard.json").read_text())
+    assert sorted(a["model"] for a in doc["audits"]) == ["tiny-constant", "tiny-linear"]
+
+
+def test_an_audit_of_a_recomputed_cell_raises_no_flag(tiny_zoo: Path, tmp_path: Path) -> None:
+    assert main(["run", str(weak_suite(tmp_path)), *ARGS, "--no-leaderboard"]) == 0
+    results = tmp_path / "weak"
+    assert main(["audit", str(results), "tiny-linear", "weak", "--sample", "5", *ARGS]) == 0
+    path = audit_path(results, "tiny-linear", "weak")
+    audit = json.loads(path.read_text())
+    path.write_text(json.dumps({**audit, "cell_config_hash": "another"}))
+    assert main(["leaderboard", str(results)]) == 0
+    assert "audit:" not in (results / "leaderboard.md").read_text()
+
+
+def test_an_interrupted_audit_resumes_to_the_same_result(tiny_zoo: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["run", str(weak_suite(tmp_path)), *ARGS, "--no-leaderboard"]) == 0
+    results = tmp_path / "weak"
+    straight = run_audit(results, "tiny-linear", "weak", sample=30)
+    audit_path(results, "tiny-linear", "weak").unlink()
+    kind = get_kind("cascade")
+    original, calls = kind.generate, {"n": 0}
+
+    def flaky(*a: Any, **k: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(*a, **k)
+
+    monkeypatch.setattr(kind, "generate", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(results, "tiny-linear", "weak", sample=30)
+    assert not audit_path(results, "tiny-linear", "weak").exists()
+    calls["n"] = 10  # from here on every call goes through
+    resumed = run_audit(results, "tiny-linear", "weak", sample=30)
+    assert calls["n"] == 11  # the first batch of 20 was kept; only the second ran again
+    drop = ("seconds", "time_s_by_member")
+    assert {k: v for k, v in resumed.items() if k not in drop} == {k: v for k, v in straight.items() if k not in drop}
+
+
+def test_bad_audits_are_one_line_errors(tiny_zoo: Path, tmp_path: Path) -> None:
+    assert main(["run", str(weak_suite(tmp_path)), *ARGS, "--no-leaderboard"]) == 0
+    results = tmp_path / "weak"
+    with pytest.raises(BenchError, match="clean.json: threat"):
+        run_audit(results, "tiny-linear", "clean")
+    with pytest.raises(BenchError, match="unknown preset"):
+        run_audit(results, "tiny-linear", "weak", presets=["nope"])
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "audit", str(results), "tiny-linear", "missing"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "missing.json" in proc.stderr
