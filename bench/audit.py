@@ -112,8 +112,9 @@ def audit_key(cell: Cell, sample: torch.Tensor, seed: int, presets: list[str]) -
 def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAULT_SAMPLE, seed: int = 0,
               presets: list[str] | None = None, device: torch.device | None = None, data_dir: str | None = None,
               batch_size: int = 100, progress: Callable[[int], None] | None = None,
-              status: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Audit one cell and write its JSON; returns what it wrote."""
+              status: Callable[[str], None] | None = None, force: bool = False) -> dict[str, Any]:
+    """Audit one cell and write its JSON; returns what it wrote (an audit of the same cell, sample
+    and members already written is returned as it is, unless ``force``)."""
     presets = list(presets or DEFAULT_PRESETS)
     kind = get_kind("cascade")
     problems = kind.validate({"eps": 0.1, "presets": presets}, "--presets")
@@ -131,6 +132,14 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
         raise BenchError(f"{cell.path}: the cell's labels differ from {card.dataset}'s test labels at its indices")
     picked = sample_robust(cell.robust, sample, seed)
     key = audit_key(cell, picked, seed, presets)
+    done_path = audit_path(results, model_id, attack)
+    if not force:
+        try:
+            finished = json.loads(done_path.read_text(encoding="utf-8")) if done_path.is_file() else {}
+        except (OSError, ValueError):
+            finished = {}
+        if finished.get("audit_key") == key:  # this very audit is done: nothing to compute
+            return dict(finished)
     state_path = ResultsStore(results).audit_partial(model_id, attack)
     state = _read_state(state_path, key)
     params = kind.resolve({"eps": cell.eps, "presets": presets})
@@ -158,7 +167,7 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
         atomic_write_json(state_path, state)
         stages.clear()
     out = _summary(cell, model_id, attack, picked, seed, presets, key, state, labels)
-    atomic_write_json(audit_path(results, model_id, attack), out)
+    atomic_write_json(done_path, out)
     state_path.unlink(missing_ok=True)
     return out
 

@@ -63,7 +63,7 @@ def test_an_audit_breaks_what_a_weak_battery_counted_robust_and_the_leaderboard_
     results = tmp_path / "weak"
     weak = json.loads((results / "cells" / "tiny-linear" / "weak.json").read_text())
     capsys.readouterr()
-    assert main(["audit", str(results), "tiny-linear", "weak", "--sample", "10", *ARGS]) == 0
+    assert main(["audit", str(results), "--model", "tiny-linear", "--attack", "weak", "--sample", "10", *ARGS]) == 0
     out = capsys.readouterr().out
     audit = json.loads(audit_path(results, "tiny-linear", "weak").read_text())
     assert audit["robust"] == weak["count"] and audit["sample"] == 10 and "tiny-linear" in out
@@ -75,7 +75,7 @@ def test_an_audit_breaks_what_a_weak_battery_counted_robust_and_the_leaderboard_
     assert main(["leaderboard", str(results), "--check"]) == 0  # the flag is part of what the folder renders
 
     # the unfoolable model: nothing to break, no flag
-    assert main(["audit", str(results), "tiny-constant", "weak", "--sample", "5", *ARGS]) == 0
+    assert main(["audit", str(results), "--model", "tiny-constant", "--attack", "weak", "--sample", "5", *ARGS]) == 0
     assert json.loads(audit_path(results, "tiny-constant", "weak").read_text())["broke"] == 0
     board = (results / "leaderboard.md").read_text()
     flagged = [line for line in board.splitlines() if "audit:" in line]
@@ -90,7 +90,7 @@ def test_an_audit_breaks_what_a_weak_battery_counted_robust_and_the_leaderboard_
 def test_an_audit_of_a_recomputed_cell_raises_no_flag(tiny_zoo: Path, tmp_path: Path) -> None:
     assert main(["run", str(weak_suite(tmp_path)), *ARGS, "--no-leaderboard"]) == 0
     results = tmp_path / "weak"
-    assert main(["audit", str(results), "tiny-linear", "weak", "--sample", "5", *ARGS]) == 0
+    assert main(["audit", str(results), "--attack", "weak", "--sample", "5", *ARGS]) == 0
     path = audit_path(results, "tiny-linear", "weak")
     audit = json.loads(path.read_text())
     path.write_text(json.dumps({**audit, "cell_config_hash": "another"}))
@@ -122,6 +122,9 @@ def test_an_interrupted_audit_resumes_to_the_same_result(tiny_zoo: Path, tmp_pat
     assert calls["n"] == 11  # the first batch of 20 was kept; only the second ran again
     drop = ("seconds", "time_s_by_member")
     assert {k: v for k, v in resumed.items() if k not in drop} == {k: v for k, v in straight.items() if k not in drop}
+    assert run_audit(results, "tiny-linear", "weak", sample=30) == resumed and calls["n"] == 11  # done: not recomputed
+    assert run_audit(results, "tiny-linear", "weak", sample=30, force=True)["broke"] == resumed["broke"] and calls["n"] == 13
+    assert run_audit(results, "tiny-linear", "weak", sample=25)["sample"] == 25  # another sample is another audit
 
 
 def test_bad_audits_are_one_line_errors(tiny_zoo: Path, tmp_path: Path) -> None:
@@ -131,7 +134,10 @@ def test_bad_audits_are_one_line_errors(tiny_zoo: Path, tmp_path: Path) -> None:
         run_audit(results, "tiny-linear", "clean")
     with pytest.raises(BenchError, match="unknown preset"):
         run_audit(results, "tiny-linear", "weak", presets=["nope"])
-    proc = subprocess.run([sys.executable, "-m", "bench.cli", "audit", str(results), "tiny-linear", "missing"],
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "audit", str(results), "--attack", "missing"],
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "missing.json" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "no model has a cell missing" in proc.stderr
+    assert main(["audit", str(results), "--model", "tiny-nope", "--attack", "weak"]) != 0
+    with pytest.raises(BenchError, match="missing.json: no such complete cell"):
+        run_audit(results, "tiny-linear", "missing")

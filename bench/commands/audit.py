@@ -10,6 +10,24 @@ from bench.commands import DATA_DIR_HELP
 from bench.errors import BenchError
 
 
+def _targets(results: Path, models: list[str] | None, attacks: list[str]) -> list[tuple[str, str]]:
+    """(model, attack) of each cell to audit: every model of the folder with that cell, or the
+    ones named (a named model without the cell is an error)."""
+    from bench.results import ResultsStore
+
+    store = ResultsStore(results)
+    have = set(store.cells())
+    if models:
+        missing = [f"{m}/{a}" for m in models for a in attacks if (m, a) not in have]
+        if missing:
+            raise BenchError(f"{results}: no cell {', '.join(missing)} (`bench ls {results}` lists the cells)")
+        return [(m, a) for m in models for a in attacks]
+    chosen = [(m, a) for m, a in sorted(have) if a in attacks]
+    if not chosen:
+        raise BenchError(f"{results}: no model has a cell {', '.join(attacks)}")
+    return chosen
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -23,20 +41,23 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise BenchError(f"{results}: no such results folder")
     if args.sample <= 0:
         raise BenchError(f"--sample {args.sample}: must be a positive number of examples")
+    targets = _targets(results, args.model, args.attack)
     device = resolve_device(args.device)
     configure_threads()
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
-    bar = tqdm(total=None, desc=f"audit {args.model} {args.attack}", unit="ex", disable=args.no_progress or not sys.stderr.isatty())
-    try:
-        out = run_audit(results, args.model, args.attack, sample=args.sample, seed=args.seed, presets=presets, device=device,
-                        data_dir=args.data_dir, progress=bar.update, status=lambda s: bar.set_postfix_str(s, refresh=True))
-    except KeyboardInterrupt:
-        print("interrupted: finished batches are kept; run the same command again to resume", file=sys.stderr)
-        return 130
-    finally:
-        bar.close()
-    print(f"{args.model} {out['cell_label']} ({args.attack}): {describe(out)}; {out['seconds']:.0f} s "
-          f"-> {audit_path(results, args.model, args.attack)}")
+    for model, attack in targets:
+        bar = tqdm(total=None, desc=f"audit {model} {attack}", unit="ex", disable=args.no_progress or not sys.stderr.isatty())
+        try:
+            out = run_audit(results, model, attack, sample=args.sample, seed=args.seed, presets=presets, device=device,
+                            data_dir=args.data_dir, force=args.force, progress=bar.update,
+                            status=lambda s: bar.set_postfix_str(s, refresh=True))
+        except KeyboardInterrupt:
+            print("interrupted: finished batches are kept; run the same command again to resume", file=sys.stderr)
+            return 130
+        finally:
+            bar.close()
+        print(f"{model} {out['cell_label']} ({attack}): {describe(out)}; {out['seconds']:.0f} s "
+              f"-> {audit_path(results, model, attack)}", flush=True)
     present = [name for name in names() if (results / f"leaderboard.{name}").is_file()]
     if not args.no_leaderboard and present:
         render(results, present)
@@ -47,13 +68,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="attack a random sample of the examples a cell counts robust with attacks beyond its "
                                      "battery; estimate how far its robust accuracy is overstated (docs/audits.md)")
     p.add_argument("results", help="results folder (e.g. results/mnist_robust)")
-    p.add_argument("model", help="zoo model id")
-    p.add_argument("attack", help="an L-inf cell's attack id (e.g. cascade_e02)")
-    p.add_argument("--sample", type=int, default=40, help="robust examples to attack (default 40; all when fewer)")
+    p.add_argument("--attack", action="append", required=True,
+                   help="an L-inf cell's attack id, e.g. cascade_e02 (repeatable)")
+    p.add_argument("--model", action="append", help="only this model (repeatable; default: every model with the cell)")
+    p.add_argument("--sample", type=int, default=40, help="robust examples to attack per cell (default 40; all when fewer)")
     p.add_argument("--seed", type=int, default=0, help="draws the sample and the attacks' random starts (default 0)")
     p.add_argument("--presets", default="beyond", help="cascade member lists to run, comma-separated (default: beyond)")
+    p.add_argument("--force", action="store_true", help="recompute an audit that is already done")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-leaderboard", action="store_true", help="do not re-render the folder's leaderboard (its flags)")
+    p.add_argument("--no-leaderboard", action="store_true", help="do not re-render the folder's leaderboard (its audits, flags)")
     p.set_defaults(func=cmd_audit)
