@@ -82,7 +82,8 @@ def read_cell(results: Path, model: str, attack: str) -> Cell:
     """A complete L-inf cell with per-example flags, or a one-line error naming the file."""
     path = Path(results) / "cells" / model / f"{attack}.json"
     if not path.is_file():
-        raise BenchError(f"{path}: no such complete cell (`bench ls {results}` lists the cells)")
+        have = sorted(a for _, a in ResultsStore(results).cells(model))
+        raise BenchError(f"{path}: no such complete cell ({model}'s cells here: {', '.join(have) or 'none'})")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
         tensors = load_file(str(path.with_suffix(".safetensors")))

@@ -20,7 +20,7 @@ def _targets(results: Path, models: list[str] | None, attacks: list[str]) -> lis
     if models:
         missing = [f"{m}/{a}" for m in models for a in attacks if (m, a) not in have]
         if missing:
-            raise BenchError(f"{results}: no cell {', '.join(missing)} (`bench ls {results}` lists the cells)")
+            raise BenchError(f"{results}: no cell {', '.join(missing)} (its cells: {results}/cells/<model>/<attack>.json)")
         return [(m, a) for m in models for a in attacks]
     chosen = [(m, a) for m, a in sorted(have) if a in attacks]
     if not chosen:
