@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +171,7 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
     out = _summary(cell, model_id, attack, picked, seed, presets, key, state, labels)
     atomic_write_json(done_path, out)
     state_path.unlink(missing_ok=True)
+    shutil.rmtree(state_path.with_suffix(".stages"), ignore_errors=True)
     return out
 
 

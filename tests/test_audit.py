@@ -120,6 +120,7 @@ def test_an_interrupted_audit_resumes_to_the_same_result(tiny_zoo: Path, tmp_pat
     calls["n"] = 10  # from here on every call goes through
     resumed = run_audit(results, "tiny-linear", "weak", sample=30)
     assert calls["n"] == 11  # the first batch of 20 was kept; only the second ran again
+    assert [p.name for p in (results / "audits" / "tiny-linear").iterdir()] == ["weak.json"]  # no state left behind
     drop = ("seconds", "time_s_by_member")
     assert {k: v for k, v in resumed.items() if k not in drop} == {k: v for k, v in straight.items() if k not in drop}
     assert run_audit(results, "tiny-linear", "weak", sample=30) == resumed and calls["n"] == 11  # done: not recomputed
