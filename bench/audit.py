@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from safetensors.torch import load_file
 
 from bench import data, zoo
 from bench.attacks.base import RESUMED_S, Context, get_kind
@@ -81,20 +80,23 @@ class Cell:
 
 def read_cell(results: Path, model: str, attack: str) -> Cell:
     """A complete L-inf cell with per-example flags, or a one-line error naming the file."""
-    path = Path(results) / "cells" / model / f"{attack}.json"
+    store = ResultsStore(results)
+    path = store.cell_json(model, attack)
     if not path.is_file():
-        have = sorted(a for _, a in ResultsStore(results).cells(model))
+        have = sorted(a for _, a in store.cells(model))
         raise BenchError(f"{path}: no such complete cell ({model}'s cells here: {', '.join(have) or 'none'})")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        tensors = load_file(str(path.with_suffix(".safetensors")))
+        meta, tensors = store.read_cell(model, attack), store.read_tensors(model, attack)
     except (OSError, ValueError) as exc:
         raise BenchError(f"{path}: unreadable ({exc})") from None
+    if meta is None:
+        raise BenchError(f"{path}: unreadable (damaged JSON)")
+    tensors = tensors or {}
     threat = meta.get("threat") or {}
     if threat.get("norm") != "linf" or not isinstance(threat.get("eps"), (int, float)) or threat["eps"] <= 0:
         raise BenchError(f"{path}: threat {threat or None}: an audit needs an L-inf cell with a budget (e.g. cascade_e02)")
     if not {"index", "label", "robust"} <= set(tensors):
-        raise BenchError(f"{path.with_suffix('.safetensors')}: no per-example robust flags to audit")
+        raise BenchError(f"{store.cell_tensors(model, attack)}: no per-example robust flags to audit")
     return Cell(path, meta, tensors["index"].long(), tensors["label"].long(), tensors["robust"].bool())
 
 
@@ -134,16 +136,14 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
         raise BenchError(f"{cell.path}: the cell's labels differ from {card.dataset}'s test labels at its indices")
     picked = sample_robust(cell.robust, sample, seed)
     key = audit_key(cell, picked, seed, presets)
-    done_path = audit_path(results, model_id, attack)
-    if not force:
-        try:
-            finished = json.loads(done_path.read_text(encoding="utf-8")) if done_path.is_file() else {}
-        except (OSError, ValueError):
-            finished = {}
-        if finished.get("audit_key") == key:  # this very audit is done: nothing to compute
-            return dict(finished)
-    state_path = ResultsStore(results).audit_partial(model_id, attack)
-    state = _read_state(state_path, key)
+    store = ResultsStore(results)
+    done_path, state_path = store.audit_json(model_id, attack), store.audit_partial(model_id, attack)
+    finished = _json_or_empty(done_path)
+    if not force and finished.get("audit_key") == key:  # this very audit is done: nothing to compute
+        return finished
+    state = _json_or_empty(state_path)
+    if state.get("key") != key:  # another audit's batches are never reused
+        state = {"key": key, "batches": {}}
     params = kind.resolve({"eps": cell.eps, "presets": presets})
     labels = [m.label for m in cascade.members(params)]
     for start in range(0, len(picked), BATCH):
@@ -153,7 +153,7 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
                 progress(len(rows))
             continue
         idx = cell.index[rows]
-        stages = ShardStages(state_path.with_suffix(".stages") / f"{start:06d}", key)
+        stages = ShardStages(store.audit_stages(model_id, attack) / f"{start:06d}", key)
         ctx = Context(device=device, seed=seed, batch_size=batch_size, index=idx, progress=progress, status=status,
                       stages=stages)
         t0 = time.perf_counter()
@@ -171,16 +171,17 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
     out = _summary(cell, model_id, attack, picked, seed, presets, key, state, labels)
     atomic_write_json(done_path, out)
     state_path.unlink(missing_ok=True)
-    shutil.rmtree(state_path.with_suffix(".stages"), ignore_errors=True)
+    shutil.rmtree(store.audit_stages(model_id, attack), ignore_errors=True)
     return out
 
 
-def _read_state(path: Path, key: str) -> dict[str, Any]:
+def _json_or_empty(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; {} when absent or damaged (then recomputed, never trusted)."""
     try:
-        state = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        value = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except (OSError, ValueError):
-        state = {}
-    return state if state.get("key") == key else {"key": key, "batches": {}}
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _summary(cell: Cell, model_id: str, attack: str, picked: torch.Tensor, seed: int, presets: list[str], key: str,
@@ -204,15 +205,8 @@ def _summary(cell: Cell, model_id: str, attack: str, picked: torch.Tensor, seed:
 def read_audits(results: Path, model: str) -> dict[str, dict[str, Any]]:
     """attack id -> audit JSON of one model (unreadable files are skipped: an audit is advice)."""
     folder = ResultsStore(results).audits_dir(model)
-    out: dict[str, dict[str, Any]] = {}
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            value = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(value, dict):
-            out[path.stem] = value
-    return out
+    found = {path.stem: _json_or_empty(path) for path in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+    return {attack: audit for attack, audit in found.items() if audit}
 
 
 def describe(audit: dict[str, Any]) -> str:

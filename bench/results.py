@@ -113,8 +113,12 @@ class ResultsStore:
         return self.audits_dir(model) / f"{attack}.json"
 
     def audit_partial(self, model: str, attack: str) -> Path:
-        """An unfinished audit's finished batches (JSON); its members' stages under ``.stages/``."""
+        """An unfinished audit's finished batches (JSON); its members' stages in ``audit_stages``."""
         return self.audits_dir(model) / f".{attack}.partial"
+
+    def audit_stages(self, model: str, attack: str) -> Path:
+        """An unfinished audit's member stages, one folder per batch (``ShardStages``)."""
+        return self.audits_dir(model) / f".{attack}.stages"
 
     def output(self, name: str) -> Path:
         """A rendered file of the folder: ``leaderboard.md``, ``models/<model>.html``, ``plots/x.png``."""

@@ -15,16 +15,7 @@ import torch
 
 from bench import zoo
 from bench.models.search_copy import search_copy
-
-
-def best_ms(fn: Callable[[], None], rounds: int = 5, reps: int = 3) -> float:
-    out = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        out.append((time.perf_counter() - t0) / reps * 1e3)
-    return min(out)
+from search_copy_speed import best_ms  # scripts/ is on the path when a script here runs
 
 
 def main(model_id: str, batch: int) -> int:
@@ -49,8 +40,8 @@ def main(model_id: str, batch: int) -> int:
     with torch.no_grad():
         print(f"max |log-prob difference| {float((compiled(x) - model.log_probs(x)).abs().max()):.1e}")
     for _ in range(2):  # two passes, so a change of machine load shows
-        e_f, c_f = best_ms(lambda: fwd(fast.log_probs)), best_ms(lambda: fwd(compiled))
-        e_b, c_b = best_ms(lambda: bwd(fast.log_probs)), best_ms(lambda: bwd(compiled))
+        e_f, c_f = min(best_ms(lambda: fwd(fast.log_probs))), min(best_ms(lambda: fwd(compiled)))
+        e_b, c_b = min(best_ms(lambda: bwd(fast.log_probs))), min(best_ms(lambda: bwd(compiled)))
         print(f"forward {e_f:.1f} -> {c_f:.1f} ms ({e_f / c_f:.2f}x); forward+backward {e_b:.1f} -> {c_b:.1f} ms ({e_b / c_b:.2f}x)")
     return 0
 

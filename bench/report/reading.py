@@ -44,7 +44,9 @@ def build(results_dir: Path) -> Report:
                + _worst_columns(board.get("worst_case"), attacks))
     cards = _zoo_cards()
     reported = {m: dict(c.get("reported") or {}) for m, c in cards.items()}
-    rows = rank([_row(store, m, cells[m], columns, reported.get(m, {}), _sha(cards.get(m))) for m in models], columns)
+    audits = {m: read_audits(store.root, m) for m in models}  # read once: flags and the audit list
+    rows = rank([_row(store, m, cells[m], columns, reported.get(m, {}), _sha(cards.get(m)), audits[m]) for m in models],
+                columns)
     name = str(suite.get("name") or store.root.name)
     return Report(
         results_dir=store.root, name=name, run=run, suite=suite, columns=tuple(columns), rows=tuple(rows),
@@ -52,14 +54,14 @@ def build(results_dir: Path) -> Report:
         headlines=tuple(_headlines(store, name, [r.model for r in rows])),
         origins=tuple(dict(cells[m][a].get("provenance") or {}) for m in models for a in cells[m]),
         cards={m: cards[m] for m in models if m in cards}, security_curves=_security_curves(store, models),
-        galleries=_galleries(store, models), audits=tuple(_audits(store, cells, models)),
+        galleries=_galleries(store, models), audits=tuple(_audits(cells, audits)),
     )
 
 
-def _audits(store: ResultsStore, cells: Cells, models: list[str]) -> list[tuple[str, str, str]]:
+def _audits(cells: Cells, audits: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(model, cell label, finding) of each audit of a cell as it is now (bench.report.flags.current_audits)."""
     return [(m, str(cells[m][a].get("label") or a), describe(audit))
-            for m in models for a, audit in current_audits(cells[m], read_audits(store.root, m)).items()]
+            for m, of_model in audits.items() for a, audit in current_audits(cells[m], of_model).items()]
 
 
 def rank(rows: list[Row], columns: list[Column]) -> list[Row]:
@@ -190,7 +192,7 @@ def _proportion(value: Any, n: Any, count: Any) -> dict[str, Any]:
 
 
 def _row(store: ResultsStore, model: str, cells: dict[str, dict[str, Any]], columns: list[Column],
-         paper: dict[str, Any], sha: str | None) -> Row:
+         paper: dict[str, Any], sha: str | None, audits: dict[str, dict[str, Any]]) -> Row:
     figures = {}
     for col in columns:
         reported = number(paper.get(col.key))
@@ -207,7 +209,7 @@ def _row(store: ResultsStore, model: str, cells: dict[str, dict[str, Any]], colu
             done = all(a in cells for a in col.attacks)
             result = worst_case_for_model(store.root, model, list(col.attacks)) if done else {}
             figures[col.key] = Figure(**_proportion(result.get("value"), result.get("n"), result.get("count")), reported=reported)
-    return Row(model, figures, model_flags(cells, sha, read_audits(store.root, model)))
+    return Row(model, figures, model_flags(cells, sha, audits))
 
 
 def _transfers(cells: Cells, models: list[str], attacks: Attacks, reported: dict[str, dict[str, Any]]) -> list[Transfer]:
