@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.attacks import get_kind
+from bench.attacks.base import PRIOR
+from bench.extension import extends
 from bench.runner import COMPUTE_S, Runner, shard_bounds
 
 DONE, PARTIAL, STALE, MISSING = "done", "partial", "stale", "missing"
@@ -45,7 +47,7 @@ def cell_plan(runner: Runner, model_id: str, attack_id: str) -> CellPlan:
             if s is not None:
                 done, seconds, timed = done + 1, seconds + s, timed + (s > 0)
                 continue
-            kept = runner.store.shard_stages(model_id, cfg.id, start, stop, job.config_hash).names()
+            kept = [n for n in runner.store.shard_stages(model_id, cfg.id, start, stop, job.config_hash).names() if n != PRIOR]
             if kept:  # a killed run was inside this shard: what it finished there (a cascade's members)
                 kept_stages = True
                 notes.append(f"shard {start}-{stop}: {len(kept)} stage{'s' if len(kept) > 1 else ''} kept")
@@ -56,6 +58,8 @@ def cell_plan(runner: Runner, model_id: str, attack_id: str) -> CellPlan:
         notes.insert(0, head)
     if stored is not None:
         notes.append(runner.stale(stored, job))
+        if job.indices is not None and extends(job.kind, stored, cfg.params, runner.hash_with(job)):
+            notes.append("extended, not recomputed: its attacks run again only on the examples they broke")
     state = PARTIAL if done or kept_stages else STALE if stored is not None else MISSING
     return CellPlan(model_id, cfg.id, state, "; ".join(notes), done, total, seconds)
 

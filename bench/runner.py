@@ -31,6 +31,7 @@ from bench.batch_size import batch_size_for
 from bench.data import load
 from bench.device import configure_threads, resolve_device
 from bench.errors import BenchError
+from bench.extension import seed_extension
 from bench.provenance import cell_provenance, git_commit, machine, package_versions
 from bench.results import ResultsStore, atomic_write_json, atomic_write_text
 from bench.stale import stale_reason
@@ -170,6 +171,7 @@ class Runner:
         self._models: dict[str, torch.nn.Module] = {}
         self.executor = executor  # None: every cell in this process; else it takes the per-example cells
         self.failed: list[str] = []
+        self.extended: dict[str, str] = {}  # "model/attack" -> config hash of the stored cell it extends
 
     def _select_attacks(self, only: list[str] | None) -> list[AttackConfig]:
         """The suite's attacks, or those named by ``--attack``.
@@ -285,8 +287,41 @@ class Runner:
             return None
         if stored is not None and not self.force:
             self.log(f"recompute {model_id} / {cfg.id}: {self.stale(stored, job)}")
+            if self._extend(job, stored):
+                return None
         atomic_write_text(self.store.suite_yaml, yaml.safe_dump(self.suite.resolved, sort_keys=False))
         return job
+
+    def hash_with(self, job: Job) -> Callable[[dict[str, Any]], str]:
+        """The config hash of ``job``'s cell with other kind parameters (what a stored cell had)."""
+        sha = self.cards[job.model_id].sha256 or ""
+
+        def rehash(params: dict[str, Any]) -> str:
+            return config_hash(dataclasses.replace(job.cfg, params=params), job.indices, sha, job.seed, self.suite.dataset, job.extra)
+        return rehash
+
+    def _extend(self, job: Job, stored: dict[str, Any]) -> bool:
+        """Extend the stored cell instead of recomputing it where the kind allows (bench.extension);
+        True when the stored cell was adopted as it is (nothing new applies to the model)."""
+        if job.indices is None:
+            return False
+        bounds = shard_bounds(len(job.indices), job.kind.shard_examples)
+        was = seed_extension(self.store, job.model_id, job.cfg.id, job.kind, stored, job.cfg.params, job.indices, bounds,
+                             job.config_hash, self.hash_with(job))
+        if was is None:
+            return False
+        extra = job.kind.adopted(self.model(job.model_id), stored["params"], job.cfg.params, stored.get("extra") or {})
+        if extra is not None:
+            tensors = self.store.read_tensors(job.model_id, job.cfg.id) or {}
+            provenance = {**(stored.get("provenance") or {}), "extends": was, "adopted": True}
+            self.store.write_cell(job.model_id, job.cfg.id, {**stored, "params": job.cfg.params, "config_hash": job.config_hash,
+                                                              "extra": extra, "provenance": provenance}, tensors)
+            self.store.clear_shards(job.model_id, job.cfg.id)
+            self.log("  adopt it as it is: no attack it lacks applies to this model")
+            return True
+        self.extended[f"{job.model_id}/{job.cfg.id}"] = was
+        self.log("  extend it: its attacks run again only on the examples they broke, the new ones on what is still robust")
+        return False
 
     def stale(self, stored: dict[str, Any], job: Job) -> str:
         """Why a stored cell no longer counts for ``job`` (bench.stale)."""
@@ -384,7 +419,8 @@ class Runner:
             "verification": stats, "config_hash": job.config_hash, "checkpoint_sha256": card.sha256, "seed": job.seed,
             "device": str(self.device), "wall_time_s": round(wall, 3), "examples_per_s": round(n / wall, 2) if wall > 0 else None,
             "extra": verdict.extra,
-            "provenance": {**cell_provenance(self.device, self.threads), **shards},
+            "provenance": {**cell_provenance(self.device, self.threads), **shards,
+                           **({"extends": ext} if (ext := self.extended.get(f"{job.model_id}/{cfg.id}")) else {})},
         }
         self.store.write_cell(job.model_id, cfg.id, meta, verdict.tensors)
         self.store.clear_shards(job.model_id, cfg.id)

@@ -102,6 +102,21 @@ class AttackKind:
     def validate(self, params: Any, where: str) -> list[str]:
         return validate_params(self.params, params, where)
 
+    def extendable(self, stored: dict[str, Any], params: dict[str, Any]) -> bool:
+        """Whether a stored cell computed with ``stored`` (and otherwise this configuration) can be
+        extended to ``params`` instead of recomputed (``bench.extension``): a cascade whose member
+        list grew. Default: never."""
+        return False
+
+    def adopted(self, model: Classifier, stored: dict[str, Any], params: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any] | None:
+        """When an extension would compute nothing new for ``model``: the stored cell's ``extra`` as
+        the extended cell's (the stored cell is then relabelled, not recomputed). Default: None."""
+        return None
+
+    def prior(self, stored: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The stage ``PRIOR`` of one shard of an extended cell, from the stored cell's tensors of its rows."""
+        raise NotImplementedError(f"{self.name} cells are never extended")
+
     def resolve(self, params: dict[str, Any] | None) -> dict[str, Any]:
         return resolve_params(self.params, params)
 
@@ -139,6 +154,10 @@ Generate = Callable[[torch.Tensor, torch.Tensor], "torch.Tensor | Candidates"]
 # A stat a kind that resumed from ``Context.stages`` returns: the seconds an earlier process spent
 # on the stages it read back, so the shard's recorded cost is its whole cost (the runner adds it).
 RESUMED_S = "resumed_s"
+
+# The stage (``Context.stages``) in which the runner leaves a shard what a stored cell it extends
+# knew (``AttackKind.prior``); the kind reads it in ``generate``.
+PRIOR = "prior"
 
 
 @dataclass

@@ -90,7 +90,7 @@ def _random_start(x: torch.Tensor, norm: str, eps: float, index: torch.Tensor, s
 
 def pgd_batch(
     model: Classifier, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float, steps: int, step_size: float,
-    restarts: int, random_start: bool, surface: str, loss: str, early_stop: bool, targets: int,
+    restarts: int, random_start: bool, surface: str, loss: str, early_stop: bool, targets: int, first_target: int = 1,
     sync_every: int | None = None, index: torch.Tensor | None = None, seed: int = 0,
     on_settle: Callable[[int], None] | None = None, target: torch.Tensor | None = None, salt: str = "pgd",
 ) -> torch.Tensor:
@@ -102,7 +102,7 @@ def pgd_batch(
     random starts; ``on_settle(k)`` hears of examples broken as they are dropped.
 
     ``targets`` = K > 0: the attack toward each of the K most likely other classes in turn
-    (``pgd_targeted``); ``target`` (one class per row) is one such run.
+    (``pgd_targeted``), from the class ranked ``first_target``; ``target`` (one class per row) is one such run.
 
     Between host reads (every ``sync_every`` steps) an example already fooled stays in the batch
     but is frozen: its first misclassified iterate is kept and it takes no further step, so the
@@ -110,7 +110,8 @@ def pgd_batch(
     if targets > 0:
         return pgd_targeted(model, x, y, norm=norm, eps=eps, steps=steps, step_size=step_size, restarts=restarts,
                             random_start=random_start, surface=surface, loss=loss, early_stop=early_stop,
-                            sync_every=sync_every, index=index, seed=seed, on_settle=on_settle, targets=targets)
+                            sync_every=sync_every, index=index, seed=seed, on_settle=on_settle, targets=targets,
+                            first_target=first_target)
     words = model.code_words() if loss == "codeword" else None
     if loss == "codeword" and words is None:
         raise ValueError("loss 'codeword' needs a model with a code (Classifier.code_words)")
@@ -175,11 +176,13 @@ def pgd_batch(
 
 
 def pgd_targeted(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, targets: int, surface: str, loss: str,
-                 on_settle: Callable[[int], None] | None = None, **params: object) -> torch.Tensor:
+                 first_target: int = 1, on_settle: Callable[[int], None] | None = None, **params: object) -> torch.Tensor:
     """PGD toward each of the ``targets`` most likely other classes in turn (ranked by the clean
     class scores: the attacked surface, or the linear class scores for ``codeword``), each run
     only on the examples every earlier target left unbroken (AutoAttack's APGD-T schedule, and
-    Gowal et al.'s MultiTargeted). Broken = misclassified, whichever class the model then says."""
+    Gowal et al.'s MultiTargeted). Broken = misclassified, whichever class the model then says.
+    Ranks before ``first_target`` are skipped (a cascade member that ran them); each rank's random
+    starts depend on the rank, the example and the seed only, so ranks 1..3 then 4..9 equal 1..9."""
     with torch.no_grad():
         ranking = (model.linear_scores(x) if loss == "codeword" else model.surface(surface)(x)).float()
         ranking = ranking.masked_fill(torch.nn.functional.one_hot(y, ranking.shape[1]).bool(), float("-inf"))
@@ -188,7 +191,7 @@ def pgd_targeted(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, targets
     if on_settle is not None:
         on_settle(host_int(broken.sum()))
     best = x.clone()
-    for k in range(min(int(targets), ranking.shape[1] - 1)):
+    for k in range(max(int(first_target), 1) - 1, min(int(targets), ranking.shape[1] - 1)):
         rows = host_indices(~broken)
         if len(rows) == 0:
             break

@@ -25,6 +25,9 @@ def pgd_params(eps: float, step_size: float) -> dict[str, Param]:
         "early_stop": Param(bool, True, None, "stop attacking examples already broken (native)"),
         "targets": Param(int, 0, non_negative, "0: untargeted; K: toward each of the K most likely other classes in turn, "
                          "an example broken if any target succeeds (native)", late=True),
+        "first_target": Param(int, 1, positive, "with targets K: start at the class ranked this (1: the most likely "
+                              "other class); the ranks before it are another member's (a cascade's), each rank draws "
+                              "its own random starts, so T3 then ranks 4..9 is T9 (native)", late=True),
     }
 
 
@@ -41,6 +44,9 @@ class _PGD(AttackKind):
         problems = super().validate(params, where)
         if not problems and isinstance(params, dict) and params.get("loss") == "codeword" and not params.get("targets"):
             problems.append(f"{where}.loss: 'codeword' attacks toward other classes' code words: set targets to K > 0")
+        first = params.get("first_target", 1) if isinstance(params, dict) else 1
+        if not problems and isinstance(first, int) and first > 1 and first > int(params.get("targets", 0)):
+            problems.append(f"{where}.first_target: {first} is past the last target (targets {params.get('targets', 0)})")
         return problems
 
     def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:

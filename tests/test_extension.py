@@ -1,0 +1,170 @@
+"""A cascade cell whose presets grew is extended, not recomputed: its members run again only on
+the examples they broke (every counted break is verified again), and the result is the cell a
+full run of the longer list gives. Targets from a rank on make T3 + ranks 4..9 the same as T9."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from bench import zoo
+from bench.attacks import get_kind
+from bench.attacks.backends import native
+from bench.attacks.kinds import cascade
+from bench.cli import main
+from bench.data import load_mnist
+from bench.verify import verify
+from test_cascade import TargetOnly
+
+CPU = torch.device("cpu")
+FIRST = (  # no random draw, so a member run again on a subset breaks what it broke
+    cascade.Member("M1", "pgd_linf", "native", {"steps": 5, "step_size_eps": 0.3, "random_start": False}),
+    cascade.Member("M2", "pgd_linf", "native", {"steps": 20, "step_size_eps": 0.1, "random_start": False, "loss": "margin"}),
+)
+MORE = (cascade.Member("M3", "pgd_linf", "native", {"steps": 20, "step_size_eps": 0.1, "loss": "margin", "targets": 9}),)
+
+
+def pgd(given: dict[str, Any]) -> dict[str, Any]:
+    return {"norm": "linf", **get_kind("pgd_linf").resolve(given)}
+
+
+def test_ranks_4_to_9_after_the_top_3_equal_all_9_targets(tiny_zoo: Path) -> None:
+    model = zoo.load("tiny-linear")
+    split = load_mnist("test")
+    x, y, index = split.x[500:560], split.y[500:560], torch.arange(500, 560)
+    eps = 0.07
+    base = pgd({"eps": eps, "steps": 15, "step_size": 0.01, "loss": "margin"})  # random starts: drawn per rank
+
+    def robust(adv: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return verify(model, x[rows], adv, y[rows], {"norm": "linf", "eps": eps}, CPU, 100).robust
+
+    every = torch.arange(len(y))
+    all9 = robust(native.pgd_batch(model, x, y, **{**base, "targets": 9}, index=index, seed=3), every)
+    top3 = robust(native.pgd_batch(model, x, y, **{**base, "targets": 3}, index=index, seed=3), every)
+    left = top3.nonzero().squeeze(1)
+    rest = native.pgd_batch(model, x[left], y[left], **{**base, "targets": 9, "first_target": 4}, index=index[left], seed=3)
+    split_run = top3.clone()
+    split_run[left] = robust(rest, left)
+    assert torch.equal(split_run, all9) and 0 < int(all9.sum()) < len(y)
+    # where only a later rank breaks (TargetOnly: class 2, ranked second, is the reachable one)
+    target_only, xs, ys = TargetOnly().eval(), torch.full((4, 1, 1, 2), 0.5), torch.zeros(4, dtype=torch.long)
+    params = pgd({"eps": 0.3, "steps": 50, "step_size": 0.03, "random_start": False, "loss": "margin"})
+    first = native.pgd_batch(target_only, xs, ys, **{**params, "targets": 1})
+    later = native.pgd_batch(target_only, xs, ys, **{**params, "targets": 2, "first_target": 2})
+    assert (target_only.log_probs(first).argmax(1) == 0).all() and (target_only.log_probs(later).argmax(1) == 2).all()
+    kind = get_kind("pgd_linf")
+    assert any("first_target" in p for p in kind.validate({"targets": 3, "first_target": 4}, "x"))
+    assert not kind.validate({"targets": 9, "first_target": 4}, "x")
+    from bench.attacks.backends import problems
+
+    assert problems("art", "pgd", kind.resolve({"first_target": 4}))  # native only
+
+
+def suite(tmp_path: Path, name: str, presets: list[str], eps: float = 0.08) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "tiny_extend", "version": 1, "dataset": "mnist", "seed": 4, "batch_size": 50,
+        "examples": {"split": "test", "count": 150, "offset": 300}, "models": {"ids": ["tiny-linear"]},
+        "attacks": [{"id": "aa", "kind": "cascade", "params": {"eps": eps, "presets": presets}}],
+        "outputs": {"dir": str(tmp_path / name)},
+    }))
+    return path
+
+
+def counting(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(steps, examples) of every PGD member run."""
+    kind = get_kind("pgd_linf")
+    original, calls = kind.generate, []
+
+    def generate(model: Any, x: torch.Tensor, y: Any, params: dict[str, Any], *a: object, **k: object):  # type: ignore[no-untyped-def]
+        calls.append((int(params["steps"]) * (1 + int(params.get("targets", 0))), len(x)))
+        return original(model, x, y, params, *a, **k)
+
+    monkeypatch.setattr(kind, "generate", generate)
+    return calls
+
+
+ARGS = ["--device", "cpu", "--no-progress", "--no-leaderboard"]
+
+
+def test_a_cell_whose_presets_grew_is_extended_to_the_cell_a_full_run_gives(tiny_zoo: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch,
+                                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(cascade.PRESETS, "first", FIRST)
+    monkeypatch.setitem(cascade.PRESETS, "more", MORE)
+    assert main(["run", str(suite(tmp_path, "full", ["first", "more"])), *ARGS]) == 0
+    short = suite(tmp_path, "grown", ["first"])
+    assert main(["run", str(short), *ARGS]) == 0
+    cell = tmp_path / "grown" / "cells" / "tiny-linear"
+    before = json.loads((cell / "aa.json").read_text())
+    broke = {k: v["broke"] for k, v in before["extra"]["members"].items()}
+    assert broke["M1"] > 0 and broke["M2"] > 0 and before["count"] > 0  # a case with work for each member
+    calls = counting(monkeypatch)
+    suite(tmp_path, "grown", ["first", "more"])  # the same folder, the battery grown
+    capsys.readouterr()
+    assert main(["run", str(short), *ARGS]) == 0
+    assert "extend it" in capsys.readouterr().err
+    # M1 and M2 ran again only on the examples they broke (per shard), M3 on what stayed robust
+    attempted = {k: v["attempted"] for k, v in json.loads((cell / "aa.json").read_text())["extra"]["members"].items()}
+    assert attempted["M1"] == broke["M1"] and attempted["M2"] == broke["M2"] and attempted["M3"] == before["count"]
+    assert sum(n for steps, n in calls if steps == 5) == broke["M1"]
+    after = json.loads((cell / "aa.json").read_text())
+    assert after["provenance"]["extends"] == before["config_hash"]
+    assert after["extra"]["members"]["M2"]["not_rerun"] > 0
+    full = json.loads((tmp_path / "full" / "cells" / "tiny-linear" / "aa.json").read_text())
+    assert after["config_hash"] == full["config_hash"] and after["value"] == full["value"] < before["value"]
+    a, b = load_file(str(cell / "aa.safetensors")), load_file(str(tmp_path / "full" / "cells" / "tiny-linear" / "aa.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in ("robust", "broken_by", "pred", "index"))
+    assert after["verification"]["verified"] == full["verification"]["verified"]  # every break verified again
+    assert not (cell / "aa.partial").exists()
+
+
+def test_another_eps_or_a_list_that_is_not_a_prefix_is_recomputed_in_full(tiny_zoo: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(cascade.PRESETS, "first", FIRST)
+    monkeypatch.setitem(cascade.PRESETS, "more", MORE)
+    kind = get_kind("cascade")
+    assert kind.extendable({"eps": 0.1, "presets": ["first"]}, kind.resolve({"eps": 0.1, "presets": ["first", "more"]}))
+    assert not kind.extendable({"eps": 0.1, "presets": ["first"]}, kind.resolve({"eps": 0.2, "presets": ["first", "more"]}))
+    assert not kind.extendable({"eps": 0.1, "presets": ["more"]}, kind.resolve({"eps": 0.1, "presets": ["first", "more"]}))
+    assert not kind.extendable({"eps": 0.1, "presets": ["first"]}, kind.resolve({"eps": 0.1, "presets": ["first"]}))
+    path = suite(tmp_path, "other", ["more"], eps=0.05)
+    assert main(["run", str(path), *ARGS]) == 0
+    calls = counting(monkeypatch)
+    suite(tmp_path, "other", ["first", "more"], eps=0.05)
+    assert main(["run", str(path), *ARGS]) == 0
+    cell = json.loads((tmp_path / "other" / "cells" / "tiny-linear" / "aa.json").read_text())
+    assert "extends" not in cell["provenance"]
+    assert sum(n for steps, n in calls if steps == 5) == 150 - cell["extra"]["clean_wrong"]  # M1 on every example
+
+
+# The members of every preset a committed suite uses. A stored cell's config hash names its presets,
+# not their members, so changing a member would leave every stored cell counting as current: add a
+# preset instead (it is appended, and stored cells are extended). Update a digest only with a new
+# version of every suite that uses the preset.
+FROZEN = {
+    "autoattack_standard": "eb1369a2500a8a3b",
+    "adaptive": "f4a89841d8c59c2c",
+    "adaptive_all_targets": "547a30ca6c7fa201",
+}
+
+
+def digest(preset: str) -> str:
+    return hashlib.sha256(json.dumps([m.__dict__ for m in cascade.PRESETS[preset]], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_presets_used_by_a_suite_are_frozen() -> None:
+    used = set()
+    for path in Path(__file__).resolve().parent.parent.glob("suites/*.yaml"):
+        for attack in yaml.safe_load(path.read_text()).get("attacks") or []:
+            if attack.get("kind") == "cascade":
+                used.update((attack.get("params") or {}).get("presets") or get_kind("cascade").resolve({})["presets"])
+    assert used <= set(FROZEN), f"pin the members of {sorted(used - set(FROZEN))} here"
+    assert {p: digest(p) for p in FROZEN} == FROZEN
