@@ -310,14 +310,14 @@ class Runner:
                              job.config_hash, self.hash_with(job))
         if was is None:
             return False
-        extra = job.kind.adopted(self.model(job.model_id), stored["params"], job.cfg.params, stored.get("extra") or {})
+        extra = job.kind.adopted(self.model(job.model_id), stored, job.cfg.params)
         if extra is not None:
             tensors = self.store.read_tensors(job.model_id, job.cfg.id) or {}
             provenance = {**(stored.get("provenance") or {}), "extends": was, "adopted": True}
             self.store.write_cell(job.model_id, job.cfg.id, {**stored, "params": job.cfg.params, "config_hash": job.config_hash,
                                                               "extra": extra, "provenance": provenance}, tensors)
             self.store.clear_shards(job.model_id, job.cfg.id)
-            self.log("  adopt it as it is: no attack it lacks applies to this model")
+            self.log("  adopt it as it is: the attacks it lacks have nothing to attack on this model")
             return True
         self.extended[f"{job.model_id}/{job.cfg.id}"] = was
         self.log("  extend it: its attacks run again only on the examples they broke, the new ones on what is still robust")

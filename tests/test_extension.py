@@ -168,3 +168,36 @@ def test_presets_used_by_a_suite_are_frozen() -> None:
                 used.update((attack.get("params") or {}).get("presets") or get_kind("cascade").resolve({})["presets"])
     assert used <= set(FROZEN), f"pin the members of {sorted(used - set(FROZEN))} here"
     assert {p: digest(p) for p in FROZEN} == FROZEN
+
+
+CODE_ONLY = (cascade.Member("C1", "pgd_linf", "native", {"steps": 20, "step_size_eps": 0.1, "surface": "linear", "loss": "margin",
+                                                         "targets": 9}, needs_code=True),)
+
+
+@pytest.mark.parametrize("case", ["no member applies", "nothing left robust"])
+def test_a_stored_cell_the_new_members_cannot_change_is_adopted_as_it_is(case: str, tiny_zoo: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """tiny-linear has no output code, so code-model members do not apply; at eps 0.3 nothing is
+    left robust. Either way a full run would run only the stored members: the cell is kept."""
+    monkeypatch.setitem(cascade.PRESETS, "first", FIRST)
+    monkeypatch.setitem(cascade.PRESETS, "later", CODE_ONLY if case == "no member applies" else MORE)
+    eps = 0.08 if case == "no member applies" else 0.3
+    path = suite(tmp_path, "kept", ["first"], eps=eps)
+    assert main(["run", str(path), *ARGS]) == 0
+    cell = tmp_path / "kept" / "cells" / "tiny-linear"
+    before, tensors = json.loads((cell / "aa.json").read_text()), load_file(str(cell / "aa.safetensors"))
+    assert (before["count"] > 0) == (case == "no member applies")
+    calls = counting(monkeypatch)
+    suite(tmp_path, "kept", ["first", "later"], eps=eps)
+    assert main(["run", str(path), *ARGS]) == 0
+    assert calls == []  # nothing attacked
+    after = json.loads((cell / "aa.json").read_text())
+    assert after["provenance"]["adopted"] is True and after["provenance"]["extends"] == before["config_hash"]
+    assert after["config_hash"] != before["config_hash"] and after["params"]["presets"] == ["first", "later"]
+    assert after["value"] == before["value"] and after["verification"] == before["verification"]
+    label = next(iter(cascade.PRESETS["later"])).label
+    assert after["extra"]["members"][label]["attempted"] == 0
+    assert after["extra"][f"robust_after {label}"] == before["value"]
+    kept = load_file(str(cell / "aa.safetensors"))
+    assert kept.keys() == tensors.keys() and all(torch.equal(kept[k], tensors[k]) for k in kept)
+    assert main(["run", str(path), *ARGS, "--plan"]) == 0  # and it is done now

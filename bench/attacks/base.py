@@ -108,9 +108,9 @@ class AttackKind:
         list grew. Default: never."""
         return False
 
-    def adopted(self, model: Classifier, stored: dict[str, Any], params: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any] | None:
-        """When an extension would compute nothing new for ``model``: the stored cell's ``extra`` as
-        the extended cell's (the stored cell is then relabelled, not recomputed). Default: None."""
+    def adopted(self, model: Classifier, stored: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
+        """When extending the stored cell (its JSON) would compute nothing new for ``model``: its
+        ``extra`` as the extended cell's (the cell is then relabelled, not recomputed). Default: None."""
         return None
 
     def prior(self, stored: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

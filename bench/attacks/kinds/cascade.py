@@ -167,13 +167,17 @@ class Cascade(AttackKind):
         k = len(was["presets"])
         return k < len(now["presets"]) and now["presets"][:k] == was["presets"]
 
-    def adopted(self, model: Classifier, stored: dict[str, Any], params: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any] | None:
-        """The stored cell's ``extra`` as the extended cell's, when no member beyond the stored ones
-        applies to ``model`` (code-model attacks on a plain classifier): the extended cell would run
-        exactly the stored cell's members, so the stored cell is it. None otherwise."""
-        new = members(self.resolve(params))[len(members(self.resolve(stored))):]
+    def adopted(self, model: Classifier, stored: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored cell's ``extra`` as the extended cell's, when the new members would attack
+        nothing: none applies to ``model`` (code-model attacks on a plain classifier), or the stored
+        cell left no example robust. A full run would then run the stored cell's members with the
+        same draws and nothing else, so the stored cell is that run's cell. None otherwise."""
+        new = members(self.resolve(params))[len(members(self.resolve(stored["params"]))):]
+        extra = stored.get("extra") or {}
         rows = extra.get("members")
-        if not new or not isinstance(rows, dict) or any(not m.needs_code or has_code(model) for m in new):
+        if not new or not isinstance(rows, dict):
+            return None
+        if stored.get("count") != 0 and any(not m.needs_code or has_code(model) for m in new):
             return None
         last = list(rows.values())[-1]["robust_after"] if rows else None
         added = {m.label: {"attempted": 0, "broke": 0, "time_s": 0.0, "robust_after": last, "backend": m.backend, "kind": m.kind}
