@@ -171,7 +171,7 @@ class Runner:
         self._models: dict[str, torch.nn.Module] = {}
         self.executor = executor  # None: every cell in this process; else it takes the per-example cells
         self.failed: list[str] = []
-        self.extended: dict[str, str] = {}  # "model/attack" -> config hash of the stored cell it extends
+        self.extended: dict[str, dict[str, Any]] = {}  # "model/attack" -> the stored cell it extends: config hash, compute_s
 
     def _select_attacks(self, only: list[str] | None) -> list[AttackConfig]:
         """The suite's attacks, or those named by ``--attack``.
@@ -319,7 +319,7 @@ class Runner:
             self.store.clear_shards(job.model_id, job.cfg.id)
             self.log("  adopt it as it is: the attacks it lacks have nothing to attack on this model")
             return True
-        self.extended[f"{job.model_id}/{job.cfg.id}"] = was
+        self.extended[f"{job.model_id}/{job.cfg.id}"] = {"extends": was, "extends_compute_s": (stored.get("provenance") or {}).get("compute_s")}
         self.log("  extend it: its attacks run again only on the examples they broke, the new ones on what is still robust")
         return False
 
@@ -419,8 +419,7 @@ class Runner:
             "verification": stats, "config_hash": job.config_hash, "checkpoint_sha256": card.sha256, "seed": job.seed,
             "device": str(self.device), "wall_time_s": round(wall, 3), "examples_per_s": round(n / wall, 2) if wall > 0 else None,
             "extra": verdict.extra,
-            "provenance": {**cell_provenance(self.device, self.threads), **shards,
-                           **({"extends": ext} if (ext := self.extended.get(f"{job.model_id}/{cfg.id}")) else {})},
+            "provenance": {**cell_provenance(self.device, self.threads), **shards, **self.extended.get(f"{job.model_id}/{cfg.id}", {})},
         }
         self.store.write_cell(job.model_id, cfg.id, meta, verdict.tensors)
         self.store.clear_shards(job.model_id, cfg.id)

@@ -3,7 +3,7 @@ cells, the finished shards of its unfinished cells, and the cells not started, f
 models and the attacks of the suite the folder was run with (its suite.yaml).
 
 A cell's seconds are, in order of preference: its provenance's ``compute_s`` when every shard
-recorded one (bench.runner.COMPUTE_S), else a cascade's member times (recorded per shard by the
+recorded one (bench.runner.COMPUTE_S; an extended cell adds the stored cell's, ``extends_compute_s``), else a cascade's member times (recorded per shard by the
 kind), else its ``wall_time_s`` when it ran in one invocation; otherwise its cost is unknown and
 the last invocation's time is shown as a lower bound (``>``). Seconds x threads = core-seconds.
 
@@ -28,7 +28,8 @@ def cell_seconds(cell: dict) -> tuple[float, bool]:
     prov = cell.get("provenance") or {}
     threads = int(prov.get("threads") or 1)
     if "compute_s" in prov and prov.get("shards_timed") == prov.get("shards"):  # every shard timed (or none: one cell)
-        return float(prov["compute_s"]) * threads, True
+        earlier = float(prov.get("extends_compute_s") or 0.0)  # an extended cell: the stored cell it grew from
+        return (float(prov["compute_s"]) + earlier) * threads, True
     members = (cell.get("extra") or {}).get("members")
     if isinstance(members, dict):
         return sum(float(m.get("time_s", 0.0)) for m in members.values()) * threads, True

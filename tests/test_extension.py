@@ -117,6 +117,7 @@ def test_a_cell_whose_presets_grew_is_extended_to_the_cell_a_full_run_gives(tiny
     assert sum(n for steps, n in calls if steps == 5) == broke["M1"]
     after = json.loads((cell / "aa.json").read_text())
     assert after["provenance"]["extends"] == before["config_hash"]
+    assert after["provenance"]["extends_compute_s"] == before["provenance"]["compute_s"] > 0  # the cell's cost is both
     assert after["extra"]["members"]["M2"]["not_rerun"] > 0
     full = json.loads((tmp_path / "full" / "cells" / "tiny-linear" / "aa.json").read_text())
     assert after["config_hash"] == full["config_hash"] and after["value"] == full["value"] < before["value"]
