@@ -31,7 +31,7 @@ from bench.batch_size import batch_size_for
 from bench.data import load
 from bench.device import configure_threads, resolve_device
 from bench.errors import BenchError
-from bench.extension import seed_extension
+from bench.extension import carry, seed_extension
 from bench.provenance import cell_provenance, git_commit, machine, package_versions
 from bench.results import ResultsStore, atomic_write_json, atomic_write_text
 from bench.stale import stale_reason
@@ -389,6 +389,10 @@ class Runner:
         predictions, budget, range), with the tensors and statistics the cell keeps."""
         kind, cfg = job.kind, job.cfg
         x_ref, y, cand, v = attempt.x_ref, attempt.y, attempt.candidates, attempt.verdict
+        stored = self.store.read_tensors(job.model_id, cfg.id) if f"{job.model_id}/{cfg.id}" in self.extended else None
+        if stored is not None:  # an extended cell: the worst case of the stored cell and this run (bench.extension)
+            v, kept = carry(v, cand.tensors, stored)
+            cand = Candidates(cand.x, kept, cand.stats)
         x_cand = cand.x
         n, count = len(y), int(v.robust.sum())
         tensors = {"index": job.indices, "label": y, "robust": v.robust, "ref_correct": v.ref_correct, "pred": v.pred,

@@ -202,3 +202,33 @@ def test_a_stored_cell_the_new_members_cannot_change_is_adopted_as_it_is(case: s
     kept = load_file(str(cell / "aa.safetensors"))
     assert kept.keys() == tensors.keys() and all(torch.equal(kept[k], tensors[k]) for k in kept)
     assert main(["run", str(path), *ARGS, "--plan"]) == 0  # and it is done now
+
+
+def test_an_example_the_stored_cell_broke_never_comes_back_robust(tiny_zoo: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member that draws per batch can miss, on fewer examples, a break it had: the extended cell
+    is the per-example worst case of the stored cell and the new run. Here the stored cell says one
+    example the battery cannot break was broken (by M1, with its verdict): it stays broken, with
+    the stored verdict, and ``verification.carried`` says so."""
+    from safetensors.torch import save_file
+
+    monkeypatch.setitem(cascade.PRESETS, "first", FIRST)
+    monkeypatch.setitem(cascade.PRESETS, "more", MORE)
+    path = suite(tmp_path, "carry", ["first"])
+    assert main(["run", str(path), *ARGS]) == 0
+    cell = tmp_path / "carry" / "cells" / "tiny-linear"
+    tensors = load_file(str(cell / "aa.safetensors"))
+    assert main(["run", str(suite(tmp_path, "straight", ["first", "more"])), *ARGS]) == 0
+    full = load_file(str(tmp_path / "straight" / "cells" / "tiny-linear" / "aa.safetensors"))
+    row = int(full["robust"].nonzero()[0])  # robust even to the longer battery
+    stored = {k: v.clone() for k, v in tensors.items()}
+    stored["robust"][row], stored["pred"][row], stored["linf"][row], stored["broken_by"][row] = False, (int(stored["label"][row]) + 1) % 10, 0.08, 0
+    save_file(stored, str(cell / "aa.safetensors"))
+    suite(tmp_path, "carry", ["first", "more"])
+    assert main(["run", str(path), *ARGS]) == 0
+    after, out = json.loads((cell / "aa.json").read_text()), load_file(str(cell / "aa.safetensors"))
+    assert after["verification"]["carried"] == 1 and after["count"] == int(full["robust"].sum()) - 1
+    assert not out["robust"][row] and out["pred"][row] == stored["pred"][row] and out["broken_by"][row] == 0
+    assert out["linf"][row] == pytest.approx(0.08)
+    others = torch.arange(len(out["robust"])) != row
+    assert torch.equal(out["robust"][others], full["robust"][others])
