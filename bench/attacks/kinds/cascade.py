@@ -15,11 +15,11 @@ member broke each example and each member's time. Inside a shard, the state afte
 kept (``Context.stages``): a killed run resumes at the next member.
 
 Presets are frozen once a suite uses them (a stored cell's hash names the presets, not their
-members; tests/test_cascade.py pins them): a stronger battery is a preset appended to the list.
+members; tests/test_extension.py pins them): a stronger battery is a preset appended to the list.
 A stored cell whose presets are a prefix of the suite's is then extended (``extendable``, the
-runner's ``bench.extension``): its members run again only on the examples they broke (so every
-counted break is verified again), are skipped on those the stored cell shows they did not break,
-and the new members run on what is still robust.
+runner's ``bench.extension``): its members run again only on the examples they broke (every break
+verified again), are skipped on those the stored cell shows they did not break, and the new members
+run on what is still robust; the cell is the per-example worst case of the stored cell and that run.
 """
 
 from __future__ import annotations
