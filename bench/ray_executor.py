@@ -190,5 +190,6 @@ class RayExecutor:
         peaks = [p for p in [peak_rss_mb(), *(w.get("peak_rss_mb") for w in plan["where"])] if isinstance(p, (int, float))]
         runner.write(job, verdict, compute, {"shards": len(plan["bounds"]), "shards_resumed": plan["resumed"], **cost,
                                              "executor": "ray", "ran_on": plan["where"],
+                                             "threads": self.threads,  # the workers' (compute_s is theirs), not the driver's
                                              "peak_rss_mb": max(peaks) if peaks else None})  # the largest process's
         computed.append(f"{job.model_id}/{job.cfg.id}")
