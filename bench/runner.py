@@ -399,10 +399,7 @@ class Runner:
                    "linf": v.linf, "l2": v.l2}
         if kind.adversarial and kind.keeps_images and (kind.threat(cfg.params) or {}).get("eps") != 0:
             tensors["x_adv"] = x_cand.float()  # a zero budget returns the inputs: nothing worth keeping
-        extra_out: dict[str, Any] = {}
-        fooled = v.ref_correct & ~v.robust
-        if fooled.any():
-            extra_out = {"median_l2_fooled": float(v.l2[fooled].median()), "median_linf_fooled": float(v.linf[fooled].median())}
+        extra_out: dict[str, Any] = v.fooled_medians()
         if hasattr(kind, "summarize"):  # optional: a kind's own statistics of the verified cell
             extra_out.update(kind.summarize(x_ref, x_cand, y, v, cfg.params))
         if cand.tensors or cand.stats:

@@ -28,6 +28,14 @@ class Verdict:
     l2: torch.Tensor
     stats: dict[str, int]
 
+    def fooled_medians(self) -> dict[str, float]:
+        """Median L2 and L-inf distance of the examples the attack fooled (right on the reference,
+        not robust); empty when it fooled none. The cell's typical cost of a break."""
+        fooled = self.ref_correct & ~self.robust
+        if not fooled.any():
+            return {}
+        return {"median_l2_fooled": float(self.l2[fooled].median()), "median_linf_fooled": float(self.linf[fooled].median())}
+
 
 def _predict(model: Classifier, x: torch.Tensor, device: torch.device, batch_size: int) -> torch.Tensor:
     out = []

@@ -61,9 +61,7 @@ def carry_cell(store: ResultsStore, model: str, attack: str, rev: str) -> str:
     n, count = len(v.robust), int(v.robust.sum())
     kind = get_kind(meta["kind"])
     extra = dict(meta["extra"])
-    fooled = v.ref_correct & ~v.robust
-    if fooled.any():
-        extra.update({"median_l2_fooled": float(v.l2[fooled].median()), "median_linf_fooled": float(v.linf[fooled].median())})
+    extra.update(v.fooled_medians())
     extra.update(kind.details(kept, stats_of(meta["extra"]["members"]), v, kind.resolve(meta["params"])))
     new_meta = {**meta, "value": count / n, "count": count, "ci95": proportion_interval(count / n, n, count),
                 "verification": v.stats, "extra": extra,
