@@ -59,7 +59,10 @@ def cell_plan(runner: Runner, model_id: str, attack_id: str) -> CellPlan:
     if stored is not None:
         notes.append(runner.stale(stored, job))
         if job.indices is not None and extends(job.kind, stored, cfg.params, runner.hash_with(job)):
-            notes.append("extended, not recomputed: its attacks run again only on the examples they broke")
+            if job.kind.adopted(runner.model(model_id), stored, cfg.params) is not None:
+                notes.append("adopted as it is: the attacks it lacks have nothing to attack on this model")
+            else:
+                notes.append("extended, not recomputed: its attacks run again only on the examples they broke")
     state = PARTIAL if done or kept_stages else STALE if stored is not None else MISSING
     return CellPlan(model_id, cfg.id, state, "; ".join(notes), done, total, seconds)
 

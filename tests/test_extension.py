@@ -109,6 +109,8 @@ def test_a_cell_whose_presets_grew_is_extended_to_the_cell_a_full_run_gives(tiny
     calls = counting(monkeypatch)
     suite(tmp_path, "grown", ["first", "more"])  # the same folder, the battery grown
     capsys.readouterr()
+    assert main(["run", str(short), *ARGS, "--plan"]) == 0
+    assert "extended, not recomputed" in capsys.readouterr().out
     assert main(["run", str(short), *ARGS]) == 0
     assert "extend it" in capsys.readouterr().err
     # M1 and M2 ran again only on the examples they broke (per shard), M3 on what stayed robust
@@ -177,7 +179,8 @@ CODE_ONLY = (cascade.Member("C1", "pgd_linf", "native", {"steps": 20, "step_size
 
 @pytest.mark.parametrize("case", ["no member applies", "nothing left robust"])
 def test_a_stored_cell_the_new_members_cannot_change_is_adopted_as_it_is(case: str, tiny_zoo: Path, tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     """tiny-linear has no output code, so code-model members do not apply; at eps 0.3 nothing is
     left robust. Either way a full run would run only the stored members: the cell is kept."""
     monkeypatch.setitem(cascade.PRESETS, "first", FIRST)
@@ -190,6 +193,10 @@ def test_a_stored_cell_the_new_members_cannot_change_is_adopted_as_it_is(case: s
     assert (before["count"] > 0) == (case == "no member applies")
     calls = counting(monkeypatch)
     suite(tmp_path, "kept", ["first", "later"], eps=eps)
+    capsys.readouterr()
+    assert main(["run", str(path), *ARGS, "--plan"]) == 0
+    planned = capsys.readouterr().out
+    assert "adopted as it is" in planned and "extended, not recomputed" not in planned
     assert main(["run", str(path), *ARGS]) == 0
     assert calls == []  # nothing attacked
     after = json.loads((cell / "aa.json").read_text())
