@@ -125,6 +125,17 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
     if problems:
         raise BenchError(problems[0])
     cell = read_cell(results, model_id, attack)
+    store = ResultsStore(results)
+    finished = _json_or_empty(store.audit_json(model_id, attack))
+    drawn = (finished.get("carried_from") or [finished])[0]  # the sample as the audit first drew it
+    same_audit = (finished.get("presets") == presets and finished.get("seed") == seed
+                  and drawn.get("sample") == min(sample, drawn.get("robust") or 0))
+    if not force and same_audit and finished.get("carried_from") and finished.get("cell_config_hash") == cell.meta.get("config_hash"):
+        return finished  # carried over onto this cell already
+    if not force and same_audit and carry_audit(store, model_id, attack, cell.meta, {"index": cell.index, "robust": cell.robust}):
+        if status is not None:
+            status("audit of the stored cell this one extends, carried over (no attack run; --force audits anew)")
+        return _json_or_empty(store.audit_json(model_id, attack))
     card = zoo.get_card(model_id)
     if cell.meta.get("checkpoint_sha256") not in (None, card.sha256):
         raise BenchError(f"{cell.path}: computed on checkpoint {str(cell.meta['checkpoint_sha256'])[:8]}, the zoo's "
@@ -136,9 +147,7 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
         raise BenchError(f"{cell.path}: the cell's labels differ from {card.dataset}'s test labels at its indices")
     picked = sample_robust(cell.robust, sample, seed)
     key = audit_key(cell, picked, seed, presets)
-    store = ResultsStore(results)
     done_path, state_path = store.audit_json(model_id, attack), store.audit_partial(model_id, attack)
-    finished = _json_or_empty(done_path)
     if not force and finished.get("audit_key") == key:  # this very audit is done: nothing to compute
         return finished
     state = _json_or_empty(state_path)
@@ -173,6 +182,45 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
     state_path.unlink(missing_ok=True)
     shutil.rmtree(store.audit_stages(model_id, attack), ignore_errors=True)
     return out
+
+
+def carry_over(audit: dict[str, Any], meta: dict[str, Any], index: torch.Tensor, robust: torch.Tensor) -> dict[str, Any] | None:
+    """The audit of the stored cell that ``meta``'s cell extends (``provenance.extends``,
+    bench.extension), re-expressed on the extended cell; None when it audited another cell.
+
+    Why it stays valid: an extended cell's robust examples are a subset of the stored cell's, and
+    the audit's sample was drawn uniformly from the stored cell's robust examples by a seed the cell
+    never saw, so the sampled examples still robust are a uniform sample of the new robust set. The
+    breaks among them keep their verdicts; examples the cell now breaks itself leave the sample."""
+    was = audit.get("cell_config_hash")
+    if was is None or was != (meta.get("provenance") or {}).get("extends") or not isinstance(audit.get("sampled_index"), list):
+        return None
+    still = {int(i) for i, r in zip(index.tolist(), robust.bool().tolist()) if r}
+    sampled = [i for i in audit["sampled_index"] if i in still]
+    broken = [(i, by) for i, by in zip(audit["broken_index"], audit["broken_by"]) if i in still]
+    by = [b for _, b in broken]
+    n, count = len(robust), len(still)
+    origin = {"cell_config_hash": was, "robust": audit.get("robust"), "sample": audit.get("sample"), "broke": audit.get("broke")}
+    return {**audit, "cell_config_hash": meta.get("config_hash"), "n": n, "robust": count, "sample": len(sampled),
+            "sampled_index": sampled, "broken_index": [i for i, _ in broken], "broken_by": by, "broke": len(broken),
+            "broke_by_member": {lab: by.count(lab) for lab in audit.get("broke_by_member") or {}},
+            "estimate": estimate(count, n, len(sampled), len(broken)),
+            "carried_from": [*(audit.get("carried_from") or []), origin]}
+
+
+def carry_audit(store: ResultsStore, model: str, attack: str, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> str | None:
+    """Rewrite the stored audit of the cell ``meta`` extends onto it (``carry_over``); a line saying
+    so, or None when there is no such audit."""
+    path = store.audit_json(model, attack)
+    audit = _json_or_empty(path)
+    if not audit or not {"index", "robust"} <= set(tensors):
+        return None
+    carried = carry_over(audit, meta, tensors["index"].long(), tensors["robust"])
+    if carried is None:
+        return None
+    atomic_write_json(path, carried)
+    return (f"  its audit carried over: {carried['broke']} of {carried['sample']} sampled examples still robust in the "
+            f"cell were broken by the audit (was {audit['broke']} of {audit['sample']})")
 
 
 def _json_or_empty(path: Path) -> dict[str, Any]:
@@ -215,6 +263,9 @@ def describe(audit: dict[str, Any]) -> str:
     found = ", ".join(f"{lab} {c}" for lab, c in audit.get("broke_by_member", {}).items() if c) or "none"
     line = (f"{audit['broke']} of {audit['sample']} sampled robust examples (of {audit['robust']}, seed {audit['seed']}) "
             f"broken by attacks beyond the battery ({found})")
+    if audit.get("carried_from"):
+        first = audit["carried_from"][0]
+        line += f" (carried over from the audit of the cell it extends: {first['broke']} of {first['sample']} there)"
     if est.get("overstated_by") is None:
         return line
     return (f"{line}; robust accuracy {audit['robust'] / n:.3f} overstated by an estimated {est['overstated_by']:.3f} "

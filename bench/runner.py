@@ -27,6 +27,7 @@ from bench import zoo
 from bench.attacks import Context, get_kind
 from bench.attacks.base import RESUMED_S, Attempt, Candidates, CellKind, Generate
 from bench.attacks.spec import hashed_params
+from bench.audit import carry_audit
 from bench.batch_size import batch_size_for
 from bench.data import load
 from bench.device import configure_threads, resolve_device
@@ -314,14 +315,22 @@ class Runner:
         if extra is not None:
             tensors = self.store.read_tensors(job.model_id, job.cfg.id) or {}
             provenance = {**(stored.get("provenance") or {}), "extends": was, "adopted": True}
-            self.store.write_cell(job.model_id, job.cfg.id, {**stored, "params": job.cfg.params, "config_hash": job.config_hash,
-                                                              "extra": extra, "provenance": provenance}, tensors)
+            meta = {**stored, "params": job.cfg.params, "config_hash": job.config_hash, "extra": extra, "provenance": provenance}
+            self.store.write_cell(job.model_id, job.cfg.id, meta, tensors)
             self.store.clear_shards(job.model_id, job.cfg.id)
+            self._carry_audit(job, meta, tensors)
             self.log("  adopt it as it is: the attacks it lacks have nothing to attack on this model")
             return True
         self.extended[f"{job.model_id}/{job.cfg.id}"] = {"extends": was, "extends_compute_s": (stored.get("provenance") or {}).get("compute_s")}
         self.log("  extend it: its attacks run again only on the examples they broke, the new ones on what is still robust")
         return False
+
+    def _carry_audit(self, job: Job, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        """An extended cell keeps the audit of the cell it extends, restricted to what is still
+        robust (bench.audit.carry_over): the leaderboard's audit flags survive an extension."""
+        line = carry_audit(self.store, job.model_id, job.cfg.id, meta, tensors)
+        if line:
+            self.log(line)
 
     def stale(self, stored: dict[str, Any], job: Job) -> str:
         """Why a stored cell no longer counts for ``job`` (bench.stale)."""
@@ -424,6 +433,7 @@ class Runner:
         }
         self.store.write_cell(job.model_id, cfg.id, meta, verdict.tensors)
         self.store.clear_shards(job.model_id, cfg.id)
+        self._carry_audit(job, meta, verdict.tensors)
         rej = stats.get("rejected_budget", 0) + stats.get("rejected_range", 0)
         note = f"  [{rej} backend outputs rejected by verification]" if rej else ""
         self.log(f"{job.model_id} / {cfg.id}: {kind.metric} {value:.4f} (n={n}, {wall:.1f}s){note}")

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from bench.attacks import get_kind
-from bench.audit import audit_path, estimate, run_audit, sample_robust
+from bench.audit import audit_path, carry_over, describe, estimate, run_audit, sample_robust
 from bench.cli import main
 from bench.errors import BenchError
 from bench.stats import clopper_pearson
@@ -55,6 +55,29 @@ def test_the_estimate_scales_the_broken_share_by_the_figure() -> None:
     none = estimate(robust=500, n=1000, sampled=40, broke=0)
     assert none["overstated_by"] == 0 and none["lo"] == 0 and 0 < none["hi"] < 0.5
     assert estimate(robust=0, n=1000, sampled=0, broke=0)["overstated_by"] is None
+
+
+def test_an_audit_is_carried_over_only_onto_the_cell_that_extends_its_own() -> None:
+    """Examples 0-9 are 10 test images; the audited cell counted 0-7 robust, the audit sampled
+    1, 3, 5, 7 and broke 3 and 5. The extended cell breaks 5 and 7 itself: the sample left is 1, 3
+    (a uniform sample of the new robust set, drawn before it existed), one break of two."""
+    audit = {"cell_config_hash": "old", "n": 10, "robust": 8, "sample": 4, "seed": 0, "sampled_index": [1, 3, 5, 7],
+             "broken_index": [3, 5], "broken_by": ["A", "B"], "broke": 2, "broke_by_member": {"A": 1, "B": 1},
+             "estimate": estimate(8, 10, 4, 2)}
+    index = torch.arange(10)
+    robust = torch.tensor([1, 1, 1, 1, 1, 0, 1, 0, 0, 0], dtype=torch.bool)
+    meta = {"config_hash": "new", "provenance": {"extends": "old"}}
+    out = carry_over(audit, meta, index, robust)
+    assert out is not None and out["cell_config_hash"] == "new" and out["robust"] == 6 and out["n"] == 10
+    assert out["sampled_index"] == [1, 3] and out["broken_index"] == [3] and out["broken_by"] == ["A"]
+    assert out["sample"] == 2 and out["broke"] == 1 and out["broke_by_member"] == {"A": 1, "B": 0}
+    assert out["estimate"] == estimate(6, 10, 2, 1)
+    assert out["carried_from"] == [{"cell_config_hash": "old", "robust": 8, "sample": 4, "broke": 2}]
+    assert "carried over from the audit of the cell it extends: 2 of 4 there" in describe(out)
+    again = carry_over(out, {"config_hash": "newer", "provenance": {"extends": "new"}}, index, robust)
+    assert again is not None and len(again["carried_from"]) == 2  # a chain of extensions keeps every step
+    assert carry_over(audit, {"config_hash": "new", "provenance": {"extends": "other"}}, index, robust) is None
+    assert carry_over(audit, {"config_hash": "new", "provenance": {}}, index, robust) is None  # recomputed: says nothing
 
 
 def test_an_audit_breaks_what_a_weak_battery_counted_robust_and_the_leaderboard_flags_it(

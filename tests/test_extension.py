@@ -18,6 +18,7 @@ from bench import zoo
 from bench.attacks import get_kind
 from bench.attacks.backends import native
 from bench.attacks.kinds import cascade
+from bench.audit import audit_path, estimate, run_audit
 from bench.cli import main
 from bench.data import load_mnist
 from bench.verify import verify
@@ -106,6 +107,8 @@ def test_a_cell_whose_presets_grew_is_extended_to_the_cell_a_full_run_gives(tiny
     before = json.loads((cell / "aa.json").read_text())
     broke = {k: v["broke"] for k, v in before["extra"]["members"].items()}
     assert broke["M1"] > 0 and broke["M2"] > 0 and before["count"] > 0  # a case with work for each member
+    audit = run_audit(tmp_path / "grown", "tiny-linear", "aa", sample=150)  # all the stored cell's robust examples
+    assert audit["sample"] == audit["robust"] == before["count"]
     calls = counting(monkeypatch)
     suite(tmp_path, "grown", ["first", "more"])  # the same folder, the battery grown
     capsys.readouterr()
@@ -127,6 +130,17 @@ def test_a_cell_whose_presets_grew_is_extended_to_the_cell_a_full_run_gives(tiny
     assert all(torch.equal(a[k], b[k]) for k in ("robust", "broken_by", "pred", "index"))
     assert after["verification"]["verified"] == full["verification"]["verified"]  # every break verified again
     assert not (cell / "aa.partial").exists()
+    # the stored cell's audit is carried over onto the extended one: its sample, less what the cell now breaks
+    carried = json.loads(audit_path(tmp_path / "grown", "tiny-linear", "aa").read_text())
+    robust_now = set(a["index"][a["robust"].bool()].tolist())
+    assert carried["cell_config_hash"] == after["config_hash"] and carried["robust"] == after["count"] == len(robust_now)
+    assert carried["carried_from"] == [{"cell_config_hash": before["config_hash"], "robust": before["count"],
+                                        "sample": audit["sample"], "broke": audit["broke"]}]
+    assert carried["sampled_index"] == sorted(robust_now) and carried["sample"] < audit["sample"]
+    assert carried["broken_index"] == [i for i in audit["broken_index"] if i in robust_now]
+    assert carried["estimate"] == estimate(after["count"], after["n"], carried["sample"], carried["broke"])
+    ran = len(calls)
+    assert run_audit(tmp_path / "grown", "tiny-linear", "aa", sample=150) == carried and len(calls) == ran  # nothing run
 
 
 def test_another_eps_or_a_list_that_is_not_a_prefix_is_recomputed_in_full(tiny_zoo: Path, tmp_path: Path,
