@@ -56,3 +56,25 @@ def cell_provenance(device: Any, threads: int) -> dict[str, Any]:
         "packages": package_versions(), "computed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def core_seconds(cell: dict[str, Any]) -> tuple[float, bool]:
+    """(core-seconds, exact) a complete cell cost: its ``compute_s`` when every shard recorded one,
+    else a cascade's member times, else its wall time when it ran in one invocation (a lower bound
+    otherwise), times its threads. An extended cell adds the stored cell's (``extends_core_s``;
+    cells extended before it was recorded: ``extends_compute_s`` at this cell's threads).
+
+    Why here: the runner records what an extended cell grew from, and docs/perf.md's cost table
+    (scripts/run_cost.py) reads it; both must count a cell the same way."""
+    prov = cell.get("provenance") or {}
+    threads = int(prov.get("threads") or 1)
+    if "compute_s" in prov and prov.get("shards_timed") == prov.get("shards"):  # every shard timed (or none: one cell)
+        earlier = prov.get("extends_core_s")
+        if earlier is None:
+            earlier = float(prov.get("extends_compute_s") or 0.0) * threads
+        return float(prov["compute_s"]) * threads + float(earlier), True
+    members = (cell.get("extra") or {}).get("members")
+    if isinstance(members, dict):
+        return sum(float(m.get("time_s", 0.0)) for m in members.values()) * threads, True
+    wall = float(cell.get("wall_time_s") or 0.0) * threads
+    return wall, not prov.get("shards_resumed")

@@ -33,7 +33,7 @@ from bench.data import load
 from bench.device import configure_threads, resolve_device
 from bench.errors import BenchError
 from bench.extension import carry, seed_extension
-from bench.provenance import cell_provenance, git_commit, machine, package_versions
+from bench.provenance import cell_provenance, core_seconds, git_commit, machine, package_versions
 from bench.results import ResultsStore, atomic_write_json, atomic_write_text
 from bench.stale import stale_reason
 from bench.stats import proportion_interval
@@ -321,7 +321,8 @@ class Runner:
             self._carry_audit(job, meta, tensors)
             self.log("  adopt it as it is: the attacks it lacks have nothing to attack on this model")
             return True
-        self.extended[f"{job.model_id}/{job.cfg.id}"] = {"extends": was, "extends_compute_s": (stored.get("provenance") or {}).get("compute_s")}
+        self.extended[f"{job.model_id}/{job.cfg.id}"] = {"extends": was, "extends_compute_s": (stored.get("provenance") or {}).get("compute_s"),
+                                                       "extends_core_s": round(core_seconds(stored)[0], 3)}
         self.log("  extend it: its attacks run again only on the examples they broke, the new ones on what is still robust")
         return False
 

@@ -3,9 +3,10 @@ cells, the finished shards of its unfinished cells, and the cells not started, f
 models and the attacks of the suite the folder was run with (its suite.yaml).
 
 A cell's seconds are, in order of preference: its provenance's ``compute_s`` when every shard
-recorded one (bench.runner.COMPUTE_S; an extended cell adds the stored cell's, ``extends_compute_s``), else a cascade's member times (recorded per shard by the
-kind), else its ``wall_time_s`` when it ran in one invocation; otherwise its cost is unknown and
-the last invocation's time is shown as a lower bound (``>``). Seconds x threads = core-seconds.
+recorded one (bench.runner.COMPUTE_S; an extended cell adds the stored cell's), else a cascade's
+member times (recorded per shard by the kind), else its ``wall_time_s`` when it ran in one
+invocation; otherwise its cost is unknown and the last invocation's time is shown as a lower bound
+(``>``). Seconds x threads = core-seconds (bench.provenance.core_seconds).
 
     python scripts/run_cost.py RESULTS_DIR
 """
@@ -20,21 +21,8 @@ from safetensors import safe_open
 from tabulate import tabulate
 
 from bench import zoo
+from bench.provenance import core_seconds
 from bench.suite import load_suite
-
-
-def cell_seconds(cell: dict) -> tuple[float, bool]:
-    """(seconds, exact) of a complete cell."""
-    prov = cell.get("provenance") or {}
-    threads = int(prov.get("threads") or 1)
-    if "compute_s" in prov and prov.get("shards_timed") == prov.get("shards"):  # every shard timed (or none: one cell)
-        earlier = float(prov.get("extends_compute_s") or 0.0)  # an extended cell: the stored cell it grew from
-        return (float(prov["compute_s"]) + earlier) * threads, True
-    members = (cell.get("extra") or {}).get("members")
-    if isinstance(members, dict):
-        return sum(float(m.get("time_s", 0.0)) for m in members.values()) * threads, True
-    wall = float(cell.get("wall_time_s") or 0.0) * threads
-    return wall, not prov.get("shards_resumed")
 
 
 def shard_seconds(path: Path) -> float:
@@ -62,7 +50,7 @@ def main(folder: Path) -> int:
         for attack in attacks:
             path = folder / "cells" / model / f"{attack}.json"
             if path.is_file():
-                s, ok = cell_seconds(json.loads(path.read_text()))
+                s, ok = core_seconds(json.loads(path.read_text()))
                 seconds += s
                 done += 1
                 exact += ok

@@ -21,6 +21,7 @@ from bench.attacks.kinds import cascade
 from bench.audit import audit_path, estimate, run_audit
 from bench.cli import main
 from bench.data import load_mnist
+from bench.provenance import core_seconds
 from bench.verify import verify
 from test_cascade import TargetOnly
 
@@ -123,6 +124,9 @@ def test_a_cell_whose_presets_grew_is_extended_to_the_cell_a_full_run_gives(tiny
     after = json.loads((cell / "aa.json").read_text())
     assert after["provenance"]["extends"] == before["config_hash"]
     assert after["provenance"]["extends_compute_s"] == before["provenance"]["compute_s"] > 0  # the cell's cost is both
+    assert after["provenance"]["extends_core_s"] == round(core_seconds(before)[0], 3)
+    assert core_seconds(after)[0] == pytest.approx(after["provenance"]["compute_s"] * after["provenance"]["threads"]
+                                                   + core_seconds(before)[0], abs=1e-2)
     assert after["extra"]["members"]["M2"]["not_rerun"] > 0
     full = json.loads((tmp_path / "full" / "cells" / "tiny-linear" / "aa.json").read_text())
     assert after["config_hash"] == full["config_hash"] and after["value"] == full["value"] < before["value"]
@@ -175,6 +179,19 @@ FROZEN = {
 
 def digest(preset: str) -> str:
     return hashlib.sha256(json.dumps([m.__dict__ for m in cascade.PRESETS[preset]], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_an_extended_cell_costs_its_own_run_plus_what_the_stored_cell_cost() -> None:
+    """A stored cell whose shards were not all timed is counted by its members' times; the cell
+    extending it adds that (``extends_core_s``), not the partial ``compute_s`` it recorded."""
+    stored = {"provenance": {"compute_s": 100.0, "shards": 10, "shards_timed": 8, "threads": 2},
+              "extra": {"members": {"A": {"time_s": 60.0}, "B": {"time_s": 65.0}}}}
+    assert core_seconds(stored) == (250.0, True)
+    grown = {"provenance": {"compute_s": 30.0, "shards": 10, "shards_timed": 10, "threads": 1, "extends_compute_s": 100.0,
+                            "extends_core_s": 250.0}}
+    assert core_seconds(grown) == (280.0, True)
+    older = {"provenance": {**grown["provenance"], "extends_core_s": None}}  # extended before extends_core_s existed
+    assert core_seconds(older) == (130.0, True)
 
 
 def test_presets_used_by_a_suite_are_frozen() -> None:
