@@ -132,10 +132,12 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
                   and drawn.get("sample") == min(sample, drawn.get("robust") or 0))
     if not force and same_audit and finished.get("carried_from") and finished.get("cell_config_hash") == cell.meta.get("config_hash"):
         return finished  # carried over onto this cell already
-    if not force and same_audit and carry_audit(store, model_id, attack, cell.meta, {"index": cell.index, "robust": cell.robust}):
+    carried = carry_over(finished, cell.meta, cell.index, cell.robust) if not force and same_audit else None
+    if carried is not None:
+        atomic_write_json(store.audit_json(model_id, attack), carried)
         if status is not None:
             status("audit of the stored cell this one extends, carried over (no attack run; --force audits anew)")
-        return _json_or_empty(store.audit_json(model_id, attack))
+        return carried
     card = zoo.get_card(model_id)
     if cell.meta.get("checkpoint_sha256") not in (None, card.sha256):
         raise BenchError(f"{cell.path}: computed on checkpoint {str(cell.meta['checkpoint_sha256'])[:8]}, the zoo's "
