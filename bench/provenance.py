@@ -58,16 +58,44 @@ def cell_provenance(device: Any, threads: int) -> dict[str, Any]:
     }
 
 
+def _machine_cores(machine_line: Any) -> int | None:
+    """The core count ``machine()`` wrote ("host: Linux x86_64, cpu, 2 cores"), or None."""
+    words = str(machine_line or "").rsplit(",", 1)[-1].split()
+    return int(words[0]) if len(words) == 2 and words[1] == "cores" and words[0].isdigit() else None
+
+
+def _most_at_once(ran_on: list[dict[str, Any]]) -> int:
+    """How many of a Ray cell's shards ran at the same time (``ran_on``: began, seconds)."""
+    spans = [(float(w["began"]), float(w["began"]) + float(w["seconds"])) for w in ran_on
+             if isinstance(w, dict) and "began" in w and "seconds" in w]
+    return max([1, *(sum(1 for b, e in spans if b <= start < e) for start, _ in spans)])
+
+
+def cell_threads(prov: dict[str, Any]) -> int:
+    """The cores each shard of a cell had: its recorded threads, but where Ray workers on this
+    host ran at once, no more than the host's cores shared among them. Why: a run that gave two
+    workers two threads each on a two-core host used two cores, not four; counting threads alone
+    doubled that cell's cost (mnist_robust TanhEns32 eps 0.1, docs/perf.md)."""
+    threads = int(prov.get("threads") or 1)
+    ran_on = prov.get("ran_on") or []
+    host = str(prov.get("machine") or "").split(":", 1)[0]
+    cores = _machine_cores(prov.get("machine"))
+    if cores and ran_on and all(isinstance(w, dict) and w.get("node") == host for w in ran_on):
+        threads = min(threads, max(1, cores // _most_at_once(ran_on)))
+    return threads
+
+
 def core_seconds(cell: dict[str, Any]) -> tuple[float, bool]:
     """(core-seconds, exact) a complete cell cost: its ``compute_s`` when every shard recorded one,
     else a cascade's member times, else its wall time when it ran in one invocation (a lower bound
-    otherwise), times its threads. An extended cell adds the stored cell's (``extends_core_s``;
-    cells extended before it was recorded: ``extends_compute_s`` at this cell's threads).
+    otherwise), times the cores each shard had (``cell_threads``). An extended cell adds the stored
+    cell's (``extends_core_s``; cells extended before it was recorded: ``extends_compute_s`` at this
+    cell's threads).
 
     Why here: the runner records what an extended cell grew from, and docs/perf.md's cost table
     (scripts/run_cost.py) reads it; both must count a cell the same way."""
     prov = cell.get("provenance") or {}
-    threads = int(prov.get("threads") or 1)
+    threads = cell_threads(prov)
     if "compute_s" in prov and prov.get("shards_timed") == prov.get("shards"):  # every shard timed (or none: one cell)
         earlier = prov.get("extends_core_s")
         if earlier is None:
