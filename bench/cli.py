@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from bench.commands import register_all
-from bench.errors import BenchError, ValidationError
+from bench.errors import BenchError, Terminated, ValidationError, interrupt_status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,17 +33,22 @@ def _quiet_broken_pipe() -> int:
     return 141
 
 
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)  # killed like Ctrl-C: cleanup runs, run.json records it
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
         return code
     except BrokenPipeError:
         return _quiet_broken_pipe()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
-        return 130
+        return interrupt_status(exc)
     except ValidationError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

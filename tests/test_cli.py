@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,33 @@ def test_run_prints_leaderboard_and_writes_every_format(tiny_zoo: Path, tmp_path
     peak = cell["provenance"]["peak_rss_mb"]
     assert 50 < peak <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + 1
     assert "peak memory" in (tmp_path / "a" / "leaderboard.md").read_text()
+
+
+def test_a_run_stopped_by_sigterm_records_what_it_finished(tiny_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kill`` (a scheduler's stop) ends a run as Ctrl-C does: exit 143, the cells finished before it
+    kept and its invocation in run.json, marked interrupted; the same command then resumes."""
+    suite = write_suite(tmp_path, "killed")
+    kind = get_kind("cw_l2")
+    original = kind.generate
+    calls = {"n": 0}
+
+    def killed(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered to this process, handled before the call returns
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(kind, "generate", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["run", str(suite), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 143
+    assert signal.getsignal(signal.SIGTERM) is before  # main puts the previous handler back
+    run = json.loads((tmp_path / "killed" / "run.json").read_text())
+    (only,) = run["invocations"]
+    assert only["interrupted"] and only["computed"]
+    monkeypatch.setattr(kind, "generate", original)
+    assert main(["run", str(suite), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
+    first, second = json.loads((tmp_path / "killed" / "run.json").read_text())["invocations"]
+    assert second["reused"] >= len(first["computed"]) and not set(first["computed"]) & set(second["computed"])
 
 
 def test_interrupted_run_resumes_to_identical_results(tiny_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

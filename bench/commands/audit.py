@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.commands import DATA_DIR_HELP
-from bench.errors import BenchError
+from bench.errors import BenchError, interrupt_status
 
 
 def _targets(results: Path, models: list[str] | None, attacks: list[str]) -> list[tuple[str, str]]:
@@ -51,9 +51,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
             out = run_audit(results, model, attack, sample=args.sample, seed=args.seed, presets=presets, device=device,
                             data_dir=args.data_dir, force=args.force, progress=bar.update,
                             status=lambda s: bar.set_postfix_str(s, refresh=True))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             print("interrupted: finished batches are kept; run the same command again to resume", file=sys.stderr)
-            return 130
+            return interrupt_status(exc)
         finally:
             bar.close()
         print(f"{model} {out['cell_label']} ({attack}): {describe(out)}; {out['seconds']:.0f} s "

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, interrupt_status
 from bench.commands import DATA_DIR_HELP
 
 
@@ -28,9 +28,9 @@ def cmd_blindspots(args: argparse.Namespace) -> int:
                              progress=not args.no_progress, log=lambda s: print(s, file=sys.stderr), threads=threads)
     try:
         run = runner.run()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"interrupted: finished cells are kept in {suite.out_dir}; run the same command again to resume", file=sys.stderr)
-        return 130
+        return interrupt_status(exc)
     if args.force or not (suite.out_dir / "examples.png").is_file():  # it depends on the data and encodings only
         try:
             figure(suite, load_data(suite, args.data_dir), force=args.force)

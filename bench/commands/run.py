@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, interrupt_status
 from bench.commands import DATA_DIR_HELP
 
 
@@ -48,9 +48,9 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"on {runner.device} ({runner.threads} threads) -> {suite.out_dir}", file=sys.stderr)
     try:
         run = runner.run()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (bench.errors.Terminated)
         print(f"interrupted: finished cells are saved in {suite.out_dir}; run the same command again to resume", file=sys.stderr)
-        return 130
+        return interrupt_status(exc)
     print(f"done in {run['wall_time_s']:.1f}s ({len(run['computed'])} cells computed, {run['reused']} reused)", file=sys.stderr)
     if runner.failed:
         print(f"error: {len(runner.failed)} cell(s) failed: {', '.join(runner.failed)} (see above; the same command retries them)",
