@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -72,28 +73,35 @@ def test_run_prints_leaderboard_and_writes_every_format(tiny_zoo: Path, tmp_path
     assert "peak memory" in (tmp_path / "a" / "leaderboard.md").read_text()
 
 
-def test_a_run_stopped_by_sigterm_records_what_it_finished(tiny_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``kill`` (a scheduler's stop) ends a run as Ctrl-C does: exit 143, the cells finished before it
-    kept and its invocation in run.json, marked interrupted; the same command then resumes."""
-    suite = write_suite(tmp_path, "killed")
+def stop_at_second_cw(monkeypatch: pytest.MonkeyPatch, stop: Callable[[], None]) -> Callable[[], None]:
+    """Make the second CW cell call ``stop`` (raise, or signal this process) as it starts; returns
+    what puts the real attack back."""
     kind = get_kind("cw_l2")
     original = kind.generate
     calls = {"n": 0}
 
-    def killed(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+    def stopping(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 2:
-            os.kill(os.getpid(), signal.SIGTERM)  # delivered to this process, handled before the call returns
+            stop()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(kind, "generate", killed)
+    monkeypatch.setattr(kind, "generate", stopping)
+    return lambda: monkeypatch.setattr(kind, "generate", original)
+
+def test_a_run_stopped_by_sigterm_records_what_it_finished(tiny_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kill`` (a scheduler's stop) ends a run as Ctrl-C does: exit 143, the cells finished before it
+    kept and its invocation in run.json, marked interrupted; the same command then resumes."""
+    suite = write_suite(tmp_path, "killed")
+    # delivered to this process and handled before the call returns
+    restore = stop_at_second_cw(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGTERM))
     before = signal.getsignal(signal.SIGTERM)
     assert main(["run", str(suite), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 143
     assert signal.getsignal(signal.SIGTERM) is before  # main puts the previous handler back
     run = json.loads((tmp_path / "killed" / "run.json").read_text())
     (only,) = run["invocations"]
     assert only["interrupted"] and only["computed"]
-    monkeypatch.setattr(kind, "generate", original)
+    restore()
     assert main(["run", str(suite), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
     first, second = json.loads((tmp_path / "killed" / "run.json").read_text())["invocations"]
     assert second["reused"] >= len(first["computed"]) and not set(first["computed"]) & set(second["computed"])
@@ -104,21 +112,15 @@ def test_interrupted_run_resumes_to_identical_results(tiny_zoo: Path, tmp_path: 
     assert main(["run", str(straight), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
 
     resumed = write_suite(tmp_path, "resumed")
-    kind = get_kind("cw_l2")
-    original = kind.generate
-    calls = {"n": 0}
 
-    def flaky(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
+    def ctrl_c() -> None:
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(kind, "generate", flaky)
+    restore = stop_at_second_cw(monkeypatch, ctrl_c)
     assert main(["run", str(resumed), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 130
     partial = snapshot(tmp_path / "resumed")
     assert 0 < len(partial) < len(snapshot(tmp_path / "straight"))
-    monkeypatch.setattr(kind, "generate", original)
+    restore()
     assert main(["run", str(resumed), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
     assert snapshot(tmp_path / "resumed") == snapshot(tmp_path / "straight")
     run = json.loads((tmp_path / "resumed" / "run.json").read_text())
