@@ -58,10 +58,13 @@ def cell_provenance(device: Any, threads: int) -> dict[str, Any]:
     }
 
 
-def _machine_cores(machine_line: Any) -> int | None:
-    """The core count ``machine()`` wrote ("host: Linux x86_64, cpu, 2 cores"), or None."""
-    words = str(machine_line or "").rsplit(",", 1)[-1].split()
-    return int(words[0]) if len(words) == 2 and words[1] == "cores" and words[0].isdigit() else None
+def _host_and_cores(machine_line: Any) -> tuple[str, int | None]:
+    """The host and core count ``machine()`` wrote ("host: Linux x86_64, cpu, 2 cores"); cores None
+    where the line does not say."""
+    line = str(machine_line or "")
+    words = line.rsplit(",", 1)[-1].split()
+    cores = int(words[0]) if len(words) == 2 and words[1] == "cores" and words[0].isdigit() else None
+    return line.split(":", 1)[0], cores
 
 
 def _most_at_once(ran_on: list[dict[str, Any]]) -> int:
@@ -78,8 +81,7 @@ def cell_threads(prov: dict[str, Any]) -> int:
     doubled that cell's cost (mnist_robust TanhEns32 eps 0.1, docs/perf.md)."""
     threads = int(prov.get("threads") or 1)
     ran_on = prov.get("ran_on") or []
-    host = str(prov.get("machine") or "").split(":", 1)[0]
-    cores = _machine_cores(prov.get("machine"))
+    host, cores = _host_and_cores(prov.get("machine"))
     if cores and ran_on and all(isinstance(w, dict) and w.get("node") == host for w in ran_on):
         threads = min(threads, max(1, cores // _most_at_once(ran_on)))
     return threads
