@@ -69,6 +69,34 @@ def test_ranks_4_to_9_after_the_top_3_equal_all_9_targets(tiny_zoo: Path) -> Non
     assert problems("art", "pgd", kind.resolve({"first_target": 4}))  # native only
 
 
+def test_a_later_restart_after_the_first_equals_both_restarts(tiny_zoo: Path) -> None:
+    """``first_restart`` 2 draws the second start only: restart 1 as one member and restart 2 as
+    another (adaptive_restart after the 9-target members) break what one 2-restart run breaks."""
+    model = zoo.load("tiny-linear")
+    split = load_mnist("test")
+    x, y, index = split.x[500:560], split.y[500:560], torch.arange(500, 560)
+    eps = 0.1  # few steps, so where a run ends depends on where it started
+    base = pgd({"eps": eps, "steps": 3, "step_size": 0.02, "loss": "margin", "targets": 9})
+
+    def robust(adv: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return verify(model, x[rows], adv, y[rows], {"norm": "linf", "eps": eps}, CPU, 100).robust
+
+    every = torch.arange(len(y))
+    both = robust(native.pgd_batch(model, x, y, **{**base, "restarts": 2}, index=index, seed=3), every)
+    once = robust(native.pgd_batch(model, x, y, **base, index=index, seed=3), every)
+    left = once.nonzero().squeeze(1)
+    again = native.pgd_batch(model, x[left], y[left], **{**base, "restarts": 2, "first_restart": 2}, index=index[left], seed=3)
+    split_run = once.clone()
+    split_run[left] = robust(again, left)
+    assert torch.equal(split_run, both) and int(both.sum()) < int(once.sum())  # the second start broke more
+    kind = get_kind("pgd_linf")
+    assert any("first_restart" in p for p in kind.validate({"restarts": 1, "first_restart": 2}, "x"))
+    assert not kind.validate({"restarts": 2, "first_restart": 2}, "x")
+    from bench.attacks.backends import problems
+
+    assert problems("torchattacks", "pgd", kind.resolve({"first_restart": 2, "restarts": 2}))  # native only
+
+
 def suite(tmp_path: Path, name: str, presets: list[str], eps: float = 0.08) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump({
@@ -174,6 +202,7 @@ FROZEN = {
     "autoattack_standard": "eb1369a2500a8a3b",
     "adaptive": "f4a89841d8c59c2c",
     "adaptive_all_targets": "547a30ca6c7fa201",
+    "adaptive_restart": "59e340070f986387",
 }
 
 

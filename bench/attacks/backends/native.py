@@ -91,7 +91,7 @@ def _random_start(x: torch.Tensor, norm: str, eps: float, index: torch.Tensor, s
 def pgd_batch(
     model: Classifier, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float, steps: int, step_size: float,
     restarts: int, random_start: bool, surface: str, loss: str, early_stop: bool, targets: int, first_target: int = 1,
-    sync_every: int | None = None, index: torch.Tensor | None = None, seed: int = 0,
+    first_restart: int = 1, sync_every: int | None = None, index: torch.Tensor | None = None, seed: int = 0,
     on_settle: Callable[[int], None] | None = None, target: torch.Tensor | None = None, salt: str = "pgd",
 ) -> torch.Tensor:
     """PGD on one batch, the parameters resolved by the kind (``pgd_params``). Returns, per example, the first iterate the model misclassifies (early
@@ -103,6 +103,7 @@ def pgd_batch(
 
     ``targets`` = K > 0: the attack toward each of the K most likely other classes in turn
     (``pgd_targeted``), from the class ranked ``first_target``; ``target`` (one class per row) is one such run.
+    Restarts before ``first_restart`` are skipped (another member ran them; each draws its own starts).
 
     Between host reads (every ``sync_every`` steps) an example already fooled stays in the batch
     but is frozen: its first misclassified iterate is kept and it takes no further step, so the
@@ -111,7 +112,7 @@ def pgd_batch(
         return pgd_targeted(model, x, y, norm=norm, eps=eps, steps=steps, step_size=step_size, restarts=restarts,
                             random_start=random_start, surface=surface, loss=loss, early_stop=early_stop,
                             sync_every=sync_every, index=index, seed=seed, on_settle=on_settle, targets=targets,
-                            first_target=first_target)
+                            first_target=first_target, first_restart=first_restart)
     words = model.code_words() if loss == "codeword" else None
     if loss == "codeword" and words is None:
         raise ValueError("loss 'codeword' needs a model with a code (Classifier.code_words)")
@@ -121,11 +122,11 @@ def pgd_batch(
     best = x.clone()
     with torch.no_grad():
         done = model.log_probs(x).argmax(1) != y if early_stop else torch.zeros(len(y), dtype=torch.bool, device=x.device)
-    for restart in range(max(restarts, 1)):
+    for restart in range(max(int(first_restart), 1) - 1, max(restarts, 1)):
         active = host_indices(~done)
         if len(active) == 0:
             break
-        if restart == 0 and on_settle is not None:
+        if restart == max(int(first_restart), 1) - 1 and on_settle is not None:
             on_settle(len(y) - len(active))  # wrong before the attack: settled at once
         xa, ya = x[active], y[active]
         ta = None if target is None else target[active]

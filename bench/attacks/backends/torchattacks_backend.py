@@ -20,7 +20,7 @@ from bench.models.base import Classifier
 # What torchattacks can run (bench.attacks.backends.problems): its PGD and CW optimise their own
 # losses (CE, CW margin); its APGD-CE/DLR, APGD-T, FAB and Square take every value here.
 SUPPORTS: dict[str, dict[str, tuple[Any, ...]]] = {
-    "pgd": {"loss": ("ce",), "restarts": (1,), "targets": (0,), "first_target": (1,)}, "cw_l2": {"binary_search_steps": (1,)},
+    "pgd": {"loss": ("ce",), "restarts": (1,), "targets": (0,), "first_target": (1,), "first_restart": (1,)}, "cw_l2": {"binary_search_steps": (1,)},
     "apgd": {}, "fab": {}, "square": {},
 }
 NORMS = {"linf": "Linf", "l2": "L2"}

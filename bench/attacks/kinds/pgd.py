@@ -28,6 +28,9 @@ def pgd_params(eps: float, step_size: float) -> dict[str, Param]:
         "first_target": Param(int, 1, positive, "with targets K: start at the class ranked this (1: the most likely "
                               "other class); the ranks before it are another member's (a cascade's), each rank draws "
                               "its own random starts, so T3 then ranks 4..9 is T9 (native)", late=True),
+        "first_restart": Param(int, 1, positive, "start at this restart (1: the first); the restarts before it are "
+                               "another member's (a cascade's), each restart draws its own random starts, so restart 1 "
+                               "then restarts 2..R is R restarts (native)", late=True),
     }
 
 
@@ -47,6 +50,9 @@ class _PGD(AttackKind):
         first = params.get("first_target", 1) if isinstance(params, dict) else 1
         if not problems and isinstance(first, int) and first > 1 and first > int(params.get("targets", 0)):
             problems.append(f"{where}.first_target: {first} is past the last target (targets {params.get('targets', 0)})")
+        again = params.get("first_restart", 1) if isinstance(params, dict) else 1
+        if not problems and isinstance(again, int) and again > max(int(params.get("restarts", 1)), 1):
+            problems.append(f"{where}.first_restart: {again} is past the last restart (restarts {params.get('restarts', 1)})")
         return problems
 
     def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
