@@ -37,16 +37,23 @@ def pgd(given: dict[str, Any]) -> dict[str, Any]:
     return {"norm": "linf", **get_kind("pgd_linf").resolve(given)}
 
 
-def test_ranks_4_to_9_after_the_top_3_equal_all_9_targets(tiny_zoo: Path) -> None:
+def tiny_linear_batch(eps: float) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, Any]:
+    """tiny-linear, test images 500-559 (x, y, dataset index) and ``robust(adv, rows)``: the verified
+    robust flags of those rows' candidates at ``eps``."""
     model = zoo.load("tiny-linear")
     split = load_mnist("test")
     x, y, index = split.x[500:560], split.y[500:560], torch.arange(500, 560)
-    eps = 0.07
-    base = pgd({"eps": eps, "steps": 15, "step_size": 0.01, "loss": "margin"})  # random starts: drawn per rank
 
     def robust(adv: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         return verify(model, x[rows], adv, y[rows], {"norm": "linf", "eps": eps}, CPU, 100).robust
 
+    return model, x, y, index, robust
+
+
+def test_ranks_4_to_9_after_the_top_3_equal_all_9_targets(tiny_zoo: Path) -> None:
+    eps = 0.07
+    model, x, y, index, robust = tiny_linear_batch(eps)
+    base = pgd({"eps": eps, "steps": 15, "step_size": 0.01, "loss": "margin"})  # random starts: drawn per rank
     every = torch.arange(len(y))
     all9 = robust(native.pgd_batch(model, x, y, **{**base, "targets": 9}, index=index, seed=3), every)
     top3 = robust(native.pgd_batch(model, x, y, **{**base, "targets": 3}, index=index, seed=3), every)
@@ -72,15 +79,9 @@ def test_ranks_4_to_9_after_the_top_3_equal_all_9_targets(tiny_zoo: Path) -> Non
 def test_a_later_restart_after_the_first_equals_both_restarts(tiny_zoo: Path) -> None:
     """``first_restart`` 2 draws the second start only: restart 1 as one member and restart 2 as
     another (adaptive_restart after the 9-target members) break what one 2-restart run breaks."""
-    model = zoo.load("tiny-linear")
-    split = load_mnist("test")
-    x, y, index = split.x[500:560], split.y[500:560], torch.arange(500, 560)
     eps = 0.1  # few steps, so where a run ends depends on where it started
+    model, x, y, index, robust = tiny_linear_batch(eps)
     base = pgd({"eps": eps, "steps": 3, "step_size": 0.02, "loss": "margin", "targets": 9})
-
-    def robust(adv: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        return verify(model, x[rows], adv, y[rows], {"norm": "linf", "eps": eps}, CPU, 100).robust
-
     every = torch.arange(len(y))
     both = robust(native.pgd_batch(model, x, y, **{**base, "restarts": 2}, index=index, seed=3), every)
     once = robust(native.pgd_batch(model, x, y, **base, index=index, seed=3), every)

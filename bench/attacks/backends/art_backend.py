@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.attacks.backends.common import library_seed, run_batched, seed_everything
+from bench.attacks.backends.common import NATIVE_ONLY_PGD, library_seed, run_batched, seed_everything
 from bench.attacks.base import Context
 from bench.models.base import Classifier
 
@@ -16,7 +16,7 @@ logging.getLogger("art").setLevel(logging.WARNING)
 
 # What ART can run (bench.attacks.backends.problems): its PGD maximises the CE loss only.
 LOSSES = {"ce": "cross_entropy", "dlr": "difference_logits_ratio"}  # APGD: the kind's names -> ART's
-SUPPORTS = {"pgd": {"loss": ("ce",), "targets": (0,), "first_target": (1,), "first_restart": (1,)}, "cw_l2": {}, "apgd": {"loss": tuple(LOSSES), "targets": (0,)}, "square": {}}
+SUPPORTS = {"pgd": {"loss": ("ce",), **NATIVE_ONLY_PGD}, "cw_l2": {}, "apgd": {"loss": tuple(LOSSES), "targets": (0,)}, "square": {}}
 
 
 def classifier(model: Classifier, surface: str, ctx: Context):  # type: ignore[no-untyped-def]
@@ -35,7 +35,7 @@ def classifier(model: Classifier, surface: str, ctx: Context):  # type: ignore[n
 
 def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, steps: int, step_size: float,
         restarts: int, random_start: bool, surface: str, loss: str, early_stop: bool, targets: int,
-        first_target: int = 1, first_restart: int = 1) -> torch.Tensor:
+        **_native_only: int) -> torch.Tensor:
     """ART's PGD; ``loss`` and ``targets`` are accepted at the values ``SUPPORTS`` declares only
     (validation refuses the others), ``early_stop`` is ignored (ART runs every step)."""
     from art.attacks.evasion import ProjectedGradientDescentPyTorch

@@ -12,6 +12,10 @@ import torch
 
 from bench.attacks.base import Context
 
+# PGD parameters only the native engine runs (targeted runs, a member taking over from a rank or a
+# restart): the libraries' ``SUPPORTS`` take them at these values, their default.
+NATIVE_ONLY_PGD: dict[str, tuple[int, ...]] = {"targets": (0,), "first_target": (1,), "first_restart": (1,)}
+
 
 def seed_everything(seed: int) -> None:
     """ART draws from numpy's global RNG and foolbox/native from torch's: seed both."""

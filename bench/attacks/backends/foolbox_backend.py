@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from bench.attacks.backends.common import library_seed, run_batched, seed_everything
+from bench.attacks.backends.common import NATIVE_ONLY_PGD, library_seed, run_batched, seed_everything
 from bench.attacks.base import Context
 from bench.models.base import Classifier
 
 # What foolbox can run (bench.attacks.backends.problems): its PGD maximises the CE loss only.
-SUPPORTS = {"pgd": {"loss": ("ce",), "targets": (0,), "first_target": (1,), "first_restart": (1,)}, "cw_l2": {}}
+SUPPORTS = {"pgd": {"loss": ("ce",), **NATIVE_ONLY_PGD}, "cw_l2": {}}
 
 
 def fmodel(model: Classifier, surface: str, ctx: Context):  # type: ignore[no-untyped-def]
@@ -20,7 +20,7 @@ def fmodel(model: Classifier, surface: str, ctx: Context):  # type: ignore[no-un
 
 def pgd(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, ctx: Context, norm: str, eps: float, steps: int, step_size: float,
         restarts: int, random_start: bool, surface: str, loss: str, early_stop: bool, targets: int,
-        first_target: int = 1, first_restart: int = 1) -> torch.Tensor:
+        **_native_only: int) -> torch.Tensor:
     """foolbox's PGD; ``loss`` and ``targets`` are accepted at the values ``SUPPORTS`` declares
     only (validation refuses the others), ``early_stop`` is ignored."""
     import foolbox as fb

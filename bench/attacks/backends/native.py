@@ -122,11 +122,12 @@ def pgd_batch(
     best = x.clone()
     with torch.no_grad():
         done = model.log_probs(x).argmax(1) != y if early_stop else torch.zeros(len(y), dtype=torch.bool, device=x.device)
-    for restart in range(max(int(first_restart), 1) - 1, max(restarts, 1)):
+    first = max(int(first_restart), 1) - 1
+    for restart in range(first, max(restarts, 1)):
         active = host_indices(~done)
         if len(active) == 0:
             break
-        if restart == max(int(first_restart), 1) - 1 and on_settle is not None:
+        if restart == first and on_settle is not None:
             on_settle(len(y) - len(active))  # wrong before the attack: settled at once
         xa, ya = x[active], y[active]
         ta = None if target is None else target[active]

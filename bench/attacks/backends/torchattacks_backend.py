@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from bench.attacks.backends.common import library_seed, run_batched, seed_everything
+from bench.attacks.backends.common import NATIVE_ONLY_PGD, library_seed, run_batched, seed_everything
 from bench.attacks.base import Context
 from bench.errors import BenchError
 from bench.models.base import Classifier
@@ -20,7 +20,7 @@ from bench.models.base import Classifier
 # What torchattacks can run (bench.attacks.backends.problems): its PGD and CW optimise their own
 # losses (CE, CW margin); its APGD-CE/DLR, APGD-T, FAB and Square take every value here.
 SUPPORTS: dict[str, dict[str, tuple[Any, ...]]] = {
-    "pgd": {"loss": ("ce",), "restarts": (1,), "targets": (0,), "first_target": (1,), "first_restart": (1,)}, "cw_l2": {"binary_search_steps": (1,)},
+    "pgd": {"loss": ("ce",), "restarts": (1,), **NATIVE_ONLY_PGD}, "cw_l2": {"binary_search_steps": (1,)},
     "apgd": {}, "fab": {}, "square": {},
 }
 NORMS = {"linf": "Linf", "l2": "L2"}

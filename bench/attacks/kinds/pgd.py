@@ -47,12 +47,10 @@ class _PGD(AttackKind):
         problems = super().validate(params, where)
         if not problems and isinstance(params, dict) and params.get("loss") == "codeword" and not params.get("targets"):
             problems.append(f"{where}.loss: 'codeword' attacks toward other classes' code words: set targets to K > 0")
-        first = params.get("first_target", 1) if isinstance(params, dict) else 1
-        if not problems and isinstance(first, int) and first > 1 and first > int(params.get("targets", 0)):
-            problems.append(f"{where}.first_target: {first} is past the last target (targets {params.get('targets', 0)})")
-        again = params.get("first_restart", 1) if isinstance(params, dict) else 1
-        if not problems and isinstance(again, int) and again > max(int(params.get("restarts", 1)), 1):
-            problems.append(f"{where}.first_restart: {again} is past the last restart (restarts {params.get('restarts', 1)})")
+        for key, count, default, what in (("first_target", "targets", 0, "target"), ("first_restart", "restarts", 1, "restart")):
+            first = params.get(key, 1) if isinstance(params, dict) else 1
+            if not problems and isinstance(first, int) and first > 1 and first > int(params.get(count, default)):
+                problems.append(f"{where}.{key}: {first} is past the last {what} ({count} {params.get(count, default)})")
         return problems
 
     def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None, ctx: Context) -> torch.Tensor:
