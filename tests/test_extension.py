@@ -98,6 +98,24 @@ def test_a_later_restart_after_the_first_equals_both_restarts(tiny_zoo: Path) ->
     assert problems("torchattacks", "pgd", kind.resolve({"first_restart": 2, "restarts": 2}))  # native only
 
 
+def test_a_third_start_from_rank_4_is_the_third_restart_of_those_ranks(tiny_zoo: Path) -> None:
+    """adaptive_restart_ranks4_9 (``first_target`` 4, ``first_restart`` 3) after two starts toward
+    ranks 4-9 breaks what one 3-restart run toward those ranks breaks: the two parameters compose."""
+    eps = 0.1
+    model, x, y, index, robust = tiny_linear_batch(eps)
+    base = pgd({"eps": eps, "steps": 3, "step_size": 0.02, "loss": "margin", "targets": 9, "first_target": 4})
+    every = torch.arange(len(y))
+    three = robust(native.pgd_batch(model, x, y, **{**base, "restarts": 3}, index=index, seed=3), every)
+    two = robust(native.pgd_batch(model, x, y, **{**base, "restarts": 2}, index=index, seed=3), every)
+    left = two.nonzero().squeeze(1)
+    third = native.pgd_batch(model, x[left], y[left], **{**base, "restarts": 3, "first_restart": 3}, index=index[left], seed=3)
+    split_run = two.clone()
+    split_run[left] = robust(third, left)
+    assert torch.equal(split_run, three) and int(three.sum()) < int(two.sum())  # the third start broke more
+    member = cascade.PRESETS["adaptive_restart_ranks4_9"][0]
+    assert member.params["first_target"] == 4 and member.params["first_restart"] == member.params["restarts"] == 3
+
+
 def suite(tmp_path: Path, name: str, presets: list[str], eps: float = 0.08) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump({
@@ -204,6 +222,7 @@ FROZEN = {
     "adaptive": "f4a89841d8c59c2c",
     "adaptive_all_targets": "547a30ca6c7fa201",
     "adaptive_restart": "59e340070f986387",
+    "adaptive_restart_ranks4_9": "9e819f818613f56d",
 }
 
 
