@@ -50,18 +50,24 @@ def tiny_linear_batch(eps: float) -> tuple[Any, torch.Tensor, torch.Tensor, torc
     return model, x, y, index, robust
 
 
-def test_ranks_4_to_9_after_the_top_3_equal_all_9_targets(tiny_zoo: Path) -> None:
-    eps = 0.07
-    model, x, y, index, robust = tiny_linear_batch(eps)
-    base = pgd({"eps": eps, "steps": 15, "step_size": 0.01, "loss": "margin"})  # random starts: drawn per rank
+def split_and_whole(base: dict[str, Any], earlier: dict[str, Any], later: dict[str, Any],
+                    whole: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Robust flags on tiny_linear_batch of (``earlier`` then ``later`` on what it left, ``whole``
+    in one run, ``earlier`` alone), each a PGD of ``base`` updated with it, seed 3."""
+    model, x, y, index, robust = tiny_linear_batch(base["eps"])
     every = torch.arange(len(y))
-    all9 = robust(native.pgd_batch(model, x, y, **{**base, "targets": 9}, index=index, seed=3), every)
-    top3 = robust(native.pgd_batch(model, x, y, **{**base, "targets": 3}, index=index, seed=3), every)
-    left = top3.nonzero().squeeze(1)
-    rest = native.pgd_batch(model, x[left], y[left], **{**base, "targets": 9, "first_target": 4}, index=index[left], seed=3)
-    split_run = top3.clone()
-    split_run[left] = robust(rest, left)
-    assert torch.equal(split_run, all9) and 0 < int(all9.sum()) < len(y)
+    one = robust(native.pgd_batch(model, x, y, **{**base, **whole}, index=index, seed=3), every)
+    first = robust(native.pgd_batch(model, x, y, **{**base, **earlier}, index=index, seed=3), every)
+    left = first.nonzero().squeeze(1)
+    split_run = first.clone()
+    split_run[left] = robust(native.pgd_batch(model, x[left], y[left], **{**base, **later}, index=index[left], seed=3), left)
+    return split_run, one, first
+
+
+def test_ranks_4_to_9_after_the_top_3_equal_all_9_targets(tiny_zoo: Path) -> None:
+    base = pgd({"eps": 0.07, "steps": 15, "step_size": 0.01, "loss": "margin"})  # random starts: drawn per rank
+    split_run, all9, _ = split_and_whole(base, {"targets": 3}, {"targets": 9, "first_target": 4}, {"targets": 9})
+    assert torch.equal(split_run, all9) and 0 < int(all9.sum()) < len(all9)
     # where only a later rank breaks (TargetOnly: class 2, ranked second, is the reachable one)
     target_only, xs, ys = TargetOnly().eval(), torch.full((4, 1, 1, 2), 0.5), torch.zeros(4, dtype=torch.long)
     params = pgd({"eps": 0.3, "steps": 50, "step_size": 0.03, "random_start": False, "loss": "margin"})
@@ -79,16 +85,8 @@ def test_ranks_4_to_9_after_the_top_3_equal_all_9_targets(tiny_zoo: Path) -> Non
 def test_a_later_restart_after_the_first_equals_both_restarts(tiny_zoo: Path) -> None:
     """``first_restart`` 2 draws the second start only: restart 1 as one member and restart 2 as
     another (adaptive_restart after the 9-target members) break what one 2-restart run breaks."""
-    eps = 0.1  # few steps, so where a run ends depends on where it started
-    model, x, y, index, robust = tiny_linear_batch(eps)
-    base = pgd({"eps": eps, "steps": 3, "step_size": 0.02, "loss": "margin", "targets": 9})
-    every = torch.arange(len(y))
-    both = robust(native.pgd_batch(model, x, y, **{**base, "restarts": 2}, index=index, seed=3), every)
-    once = robust(native.pgd_batch(model, x, y, **base, index=index, seed=3), every)
-    left = once.nonzero().squeeze(1)
-    again = native.pgd_batch(model, x[left], y[left], **{**base, "restarts": 2, "first_restart": 2}, index=index[left], seed=3)
-    split_run = once.clone()
-    split_run[left] = robust(again, left)
+    base = pgd({"eps": 0.1, "steps": 3, "step_size": 0.02, "loss": "margin", "targets": 9})  # few steps: the start matters
+    split_run, both, once = split_and_whole(base, {}, {"restarts": 2, "first_restart": 2}, {"restarts": 2})
     assert torch.equal(split_run, both) and int(both.sum()) < int(once.sum())  # the second start broke more
     kind = get_kind("pgd_linf")
     assert any("first_restart" in p for p in kind.validate({"restarts": 1, "first_restart": 2}, "x"))
@@ -101,16 +99,8 @@ def test_a_later_restart_after_the_first_equals_both_restarts(tiny_zoo: Path) ->
 def test_a_third_start_from_rank_4_is_the_third_restart_of_those_ranks(tiny_zoo: Path) -> None:
     """adaptive_restart_ranks4_9 (``first_target`` 4, ``first_restart`` 3) after two starts toward
     ranks 4-9 breaks what one 3-restart run toward those ranks breaks: the two parameters compose."""
-    eps = 0.1
-    model, x, y, index, robust = tiny_linear_batch(eps)
-    base = pgd({"eps": eps, "steps": 3, "step_size": 0.02, "loss": "margin", "targets": 9, "first_target": 4})
-    every = torch.arange(len(y))
-    three = robust(native.pgd_batch(model, x, y, **{**base, "restarts": 3}, index=index, seed=3), every)
-    two = robust(native.pgd_batch(model, x, y, **{**base, "restarts": 2}, index=index, seed=3), every)
-    left = two.nonzero().squeeze(1)
-    third = native.pgd_batch(model, x[left], y[left], **{**base, "restarts": 3, "first_restart": 3}, index=index[left], seed=3)
-    split_run = two.clone()
-    split_run[left] = robust(third, left)
+    base = pgd({"eps": 0.1, "steps": 3, "step_size": 0.02, "loss": "margin", "targets": 9, "first_target": 4})
+    split_run, three, two = split_and_whole(base, {"restarts": 2}, {"restarts": 3, "first_restart": 3}, {"restarts": 3})
     assert torch.equal(split_run, three) and int(three.sum()) < int(two.sum())  # the third start broke more
     member = cascade.PRESETS["adaptive_restart_ranks4_9"][0]
     assert member.params["first_target"] == 4 and member.params["first_restart"] == member.params["restarts"] == 3
