@@ -207,6 +207,9 @@ class Runner:
         t0 = time.time()
         for m in self.model_ids:  # verify every checkpoint before spending hours
             zoo.registry.verify_checkpoint(self.cards[m])
+        for cfg in self.attacks:
+            for line in get_kind(cfg.kind).device_notes(cfg.params, self.device):
+                self.log(f"note: {cfg.id}: {line}")
         computed: list[str] = []
         reused = 0
         first = [a for a in self.attacks if not get_kind(a.kind).after_others]

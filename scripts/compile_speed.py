@@ -15,11 +15,11 @@ import torch
 
 from bench import zoo
 from bench.models.search_copy import search_copy
-from search_copy_speed import best_ms  # scripts/ is on the path when a script here runs
+from search_copy_speed import as_bench_runs, best_ms  # scripts/ is on the path when a script here runs
 
 
 def main(model_id: str, batch: int) -> int:
-    torch.set_num_threads(1)
+    as_bench_runs()
     model = zoo.load(model_id).eval()
     fast = search_copy(model, torch.device("cpu"))
     x = torch.rand(batch, *model.input_shape)

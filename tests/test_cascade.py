@@ -422,6 +422,32 @@ def test_the_search_precision_is_a_late_cascade_parameter(tiny_zoo: Path) -> Non
     assert problems == ["s.attacks[1].params.precision: must be one of float32, bfloat16, got 'half'"]
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_a_bfloat16_search_on_a_cpu_that_emulates_it_is_named_before_the_run(
+        tiny_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], native: bool) -> None:
+    """Without AVX-512 BF16 or AMX a bfloat16 search is many times slower than float32: `bench run`
+    says so in one line naming the attack, once, before computing; where it is native, nothing."""
+    from bench.models import search_copy as sc
+
+    monkeypatch.setattr(sc, "native_bfloat16", lambda device: native)
+    monkeypatch.setitem(cascade.PRESETS, "test", DETERMINISTIC)
+    suite = tmp_path / "s.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": "tiny_bf16", "version": 1, "dataset": "mnist", "seed": 2, "batch_size": 20,
+        "examples": {"split": "test", "count": 20, "offset": 0}, "models": {"ids": ["tiny-linear"]},
+        "attacks": [{"id": "aa16", "kind": "cascade", "params": {"eps": 0.08, "presets": ["test"], "precision": "bfloat16"}},
+                    {"id": "aa32", "kind": "cascade", "params": {"eps": 0.08, "presets": ["test"]}}],
+        "outputs": {"dir": str(tmp_path / "out")}}))
+    assert main(["run", str(suite), "--device", "cpu", "--no-progress", "--no-leaderboard"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    if native:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and notes[0].startswith("note: aa16: precision bfloat16: this CPU (")
+        assert "no native bfloat16" in notes[0] and "use float32" in notes[0]
+    assert sc.precision_note("float32", CPU) is None
+
+
 def test_a_bfloat16_cascade_is_verified_in_float32_and_as_strong_on_a_tiny_model(tiny_zoo: Path) -> None:
     """The same cascade searched on the bfloat16 copy: every counted example re-verified on the
     float32 model, and the robust accuracy within a few examples of the float32 search."""

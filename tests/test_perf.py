@@ -200,3 +200,24 @@ def test_bench_perf_autoattack_times_the_cascade_against_both_references(tiny_zo
     for row in cascades:
         assert row[-2:] == ["0", "0"], row
         assert 0 < float(row[2]) < 1  # the attack has work to do at this eps
+
+
+def test_cascade_floor_counts_each_members_budget_and_prints_a_floor(tiny_zoo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """scripts/cascade_floor.py (item 7's lower bound, docs/perf.md): the passes of each member of
+    ``autoattack_standard`` on an example it never breaks, as the reference's budgets make them."""
+    import importlib.util
+    import sys
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+    spec = importlib.util.spec_from_file_location("cascade_floor", scripts / "cascade_floor.py")
+    floor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floor)  # type: ignore[union-attr]
+    from bench.attacks.kinds.cascade import PRESETS
+
+    assert [floor.passes(m) for m in PRESETS["autoattack_standard"]] == [("bwd", 100), ("bwd", 900), ("bwd", 900), ("fwd", 5000)]
+    monkeypatch.setattr(sys, "argv", ["cascade_floor.py", "tiny-linear", "4", "--shipped", "10"])
+    assert floor.main() == 0
+    out = capsys.readouterr().out
+    assert "floor of autoattack_standard:" in out and "x a 10.0 s run" in out and "Square" in out

@@ -102,6 +102,11 @@ class AttackKind:
     def validate(self, params: Any, where: str) -> list[str]:
         return validate_params(self.params, params, where)
 
+    def device_notes(self, params: dict[str, Any], device: torch.device) -> list[str]:
+        """Warnings worth one line before a run: a setting that works on ``device`` but defeats its
+        purpose there (a bfloat16 search on a CPU that emulates bfloat16). Default: none."""
+        return []
+
     def extendable(self, stored: dict[str, Any], params: dict[str, Any]) -> bool:
         """Whether a stored cell computed with ``stored`` (and otherwise this configuration) can be
         extended to ``params`` instead of recomputed (``bench.extension``): a cascade whose member

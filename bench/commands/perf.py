@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from bench.errors import BenchError
@@ -107,6 +108,7 @@ def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
     from tabulate import tabulate
 
     from bench import data, zoo
+    from bench.models.search_copy import precision_note
     from bench.perf import REFERENCES, autoattack_comparison
 
     model = zoo.load(args.model, device)
@@ -114,8 +116,11 @@ def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
     index = torch.arange(args.offset, args.offset + args.n)
     x, y = split.x[index], split.y[index]
     batch = int(args.batch_size) if args.batch_size.isdigit() else 100
+    precisions = _precisions(args.precision)
+    for note in filter(None, (precision_note(p, device) for p in precisions)):
+        print(f"note: {note}", file=sys.stderr)
     rows = autoattack_comparison(model, x, y, index, args.eps, batch, device,
-                                 [["autoattack_standard"], ["autoattack_standard", "adaptive"]], _precisions(args.precision))
+                                 [["autoattack_standard"], ["autoattack_standard", "adaptive"]], precisions)
     refs = rows[:len(REFERENCES)]
     table = []
     for r in rows:

@@ -31,6 +31,30 @@ from bench.models.base import Classifier
 PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 convolutions and matrix products in hardware: a CUDA
+    GPU that supports it, or a CPU with AVX-512 BF16 or AMX (oneDNN's bfloat16 kernels)."""
+    if torch.device(device).type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def precision_note(precision: str, device: torch.device) -> str | None:
+    """A one-line warning when ``precision`` would make the search slower, not faster, on ``device``.
+
+    Why: without AVX-512 BF16 or AMX, oneDNN emulates bfloat16 (an AVX2 EPYC, 2026-12-06: a
+    MadrySmall forward of 76 images 3.6 ms in float32, 53 ms in bfloat16), so a bfloat16 search
+    there is about 15x slower for nothing; float32 is the right choice on such a machine."""
+    if precision == "float32" or native_bfloat16(device):
+        return None
+    where = torch.backends.cpu.get_cpu_capability() if torch.device(device).type == "cpu" else str(device)
+    return (f"precision {precision}: this {torch.device(device).type.upper()} ({where}) has no native {precision} "
+            f"(AVX-512 BF16 or AMX): the search is emulated, ~15x slower than float32 (docs/perf.md); use float32 here")
+
+
 # Modules whose output is exactly representable in bfloat16 when their input is (they select,
 # mask, pad or reshape values, never round them): a run of them after a lowered layer stays in
 # bfloat16, and is cast back once, at its end, on the smaller (pooled) tensor.

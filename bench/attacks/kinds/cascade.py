@@ -33,7 +33,7 @@ import torch
 from bench.attacks.base import PRIOR, RESUMED_S, AttackKind, Candidates, Context, get_kind, register
 from bench.attacks.spec import Param, one_of, positive
 from bench.models.base import Classifier
-from bench.models.search_copy import PRECISIONS, search_copy
+from bench.models.search_copy import PRECISIONS, precision_note, search_copy
 
 CLEAN_WRONG = -2  # broken_by: the model is already wrong on the clean input
 UNBROKEN = -1
@@ -219,6 +219,10 @@ class Cascade(AttackKind):
             if m.backend and kind.backend_op:
                 problems += [f"{where}.presets: member {m.label}: {msg}" for _, msg in backend_problems(m.backend, kind.backend_op, resolved)]
         return problems
+
+    def device_notes(self, params: dict[str, Any], device: torch.device) -> list[str]:
+        note = precision_note(self.resolve(params)["precision"], device)
+        return [note] if note else []
 
     def generate(self, model: Classifier, x: torch.Tensor, y: torch.Tensor, params: dict[str, Any], backend: str | None,
                  ctx: Context) -> Candidates:
