@@ -50,8 +50,9 @@ def precision_note(precision: str, device: torch.device) -> str | None:
     there is about 15x slower for nothing; float32 is the right choice on such a machine."""
     if precision == "float32" or native_bfloat16(device):
         return None
-    where = torch.backends.cpu.get_cpu_capability() if torch.device(device).type == "cpu" else str(device)
-    return (f"precision {precision}: this {torch.device(device).type.upper()} ({where}) has no native {precision} "
+    if torch.device(device).type == "cuda":
+        return f"precision {precision}: this GPU has no native {precision}; the search may be slower than float32; use float32 here"
+    return (f"precision {precision}: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native {precision} "
             f"(AVX-512 BF16 or AMX): the search is emulated, ~15x slower than float32 (docs/perf.md); use float32 here")
 
 
