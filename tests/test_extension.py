@@ -213,6 +213,7 @@ FROZEN = {
     "adaptive_all_targets": "547a30ca6c7fa201",
     "adaptive_restart": "59e340070f986387",
     "adaptive_restart_ranks4_9": "9e819f818613f56d",
+    "adaptive_long": "ab252208c439abe8",
 }
 
 

@@ -108,6 +108,15 @@ PRESETS: dict[str, tuple[Member, ...]] = {
                {"surface": "linear", "loss": "margin", "steps": 100, "step_size_eps": 0.1, "targets": 9, "first_target": 4,
                 "restarts": 3, "first_restart": 3}, needs_code=True),
     ),
+    # Two longer starts toward all 9 classes (300 steps, step eps/20), drawn fresh (restarts 4 and 5;
+    # 1-3 are the 100-step members'): the breaks of TanhEns16's eps-0.3 audit that three 100-step
+    # starts leave fall to longer or further restarts (docs/audits.md). Cheap where few examples are
+    # left robust, as at eps 0.3, where it runs.
+    "adaptive_long": (
+        Member("PGD-linear-margin-T9-L", "pgd_linf", "native",
+               {"surface": "linear", "loss": "margin", "steps": 300, "step_size_eps": 0.05, "targets": 9,
+                "restarts": 5, "first_restart": 4}, needs_code=True),
+    ),
     # Beyond the headline battery, for audits (bench.audit): longer, restarted margin attacks that
     # broke examples mnist_robust's TanhEns16 eps-0.2 cascade counts robust (docs/audits.md)
     "beyond": (
