@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 
 import bench.attacks  # noqa: F401  (importing the package registers the built-in kinds)
 from bench.errors import BenchError, ValidationError
@@ -55,5 +54,5 @@ def _known_models(given: set[str] | None) -> set[str] | None:
         return given
     try:
         return set(all_cards())
-    except (BenchError, OSError, yaml.YAMLError):
+    except (BenchError, OSError):
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -161,6 +162,32 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1 and "missing.yaml" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "bench.cli", "leaderboard", str(tmp_path / "nothing")], capture_output=True, text=True)
     assert proc.returncode == 1 and "no results" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", b"name: x\nattacks: [\n"], ids=["not-utf8", "not-yaml"])
+def test_a_yaml_file_that_cannot_be_parsed_is_one_line_wherever_it_is_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes) -> None:
+    """Suites, includes, blind-spot studies, model cards and a results folder's suite.yaml all go
+    through bench.yaml_file: a binary or broken file names itself in one line, never a traceback."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(content)
+    including = tmp_path / "including.yaml"
+    including.write_text(yaml.safe_dump(dict(SUITE, include=["bad.yaml"])))
+    card_folder = tmp_path / "submission"
+    card_folder.mkdir()
+    (card_folder / "card.yaml").write_bytes(content)
+    results = tmp_path / "results"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "mnist_smoke", results)
+    (results / "suite.yaml").write_bytes(content)
+    for argv, named in [(["run", str(bad)], bad), (["validate", str(bad)], bad), (["validate", str(including)], bad),
+                        (["blindspots", str(bad)], bad), (["zoo", "add", str(card_folder)], card_folder / "card.yaml"),
+                        (["run", str(tmp_path)], tmp_path), (["leaderboard", str(results)], results / "suite.yaml")]:
+        code = main(argv)
+        err = capsys.readouterr().err.strip()
+        assert code in (1, 2), argv
+        assert len(err.splitlines()) == 1 and str(named) in err and "Traceback" not in err, (argv, err)
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "run", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_a_model_subset_run_keeps_the_other_models_of_the_folder(tiny_zoo: Path, tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from matplotlib import figure as mpl
 
 from bench.analysis.common import AnalysisContext, Figure, Section, new_figure, save_figure, show_image
@@ -23,6 +22,7 @@ from bench.attacks import get_kind
 from bench.data import load
 from bench.models.base import Classifier
 from bench.results import ResultsStore
+from bench.yaml_file import read_yaml
 
 
 @dataclass
@@ -64,7 +64,7 @@ def adversarial_attacks(results: Path, model_id: str) -> list[str]:
 def _split(results: Path, attack: str) -> tuple[str, str]:
     """The dataset and example split an attack used, from the resolved suite (mnist/test when unknown)."""
     path = ResultsStore(results).suite_yaml
-    suite = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    suite = (read_yaml(path) or {}) if path.is_file() else {}
     entry = next((a for a in suite.get("attacks") or [] if isinstance(a, dict) and a.get("id") == attack), {})
     return str(suite.get("dataset", "mnist")), str((entry.get("examples") or suite.get("examples") or {}).get("split", "test"))
 

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.errors import ValidationError
+from bench.yaml_file import YamlFileError, read_yaml
 
 KEYS = ("name", "version", "description", "dataset", "seed", "fraction", "test_count", "encodings", "scales",
         "models", "conv", "shallow", "outputs")
@@ -75,8 +74,8 @@ def is_blindspot_study(path: str | Path) -> bool:
     """A blind-spot study file names encodings instead of attacks (so `bench validate` and
     `bench run` can tell it from an attack suite)."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
+        data = read_yaml(path)
+    except YamlFileError:
         return False
     return isinstance(data, dict) and "encodings" in data and "attacks" not in data
 
@@ -92,11 +91,9 @@ def load_suite(path: str | Path) -> BlindSpotSuite:
     if not path.is_file():
         raise ValidationError([f"{shown}: no such suite file"])
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ValidationError([f"{shown}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+        data = read_yaml(path, shown)
+    except YamlFileError as exc:
+        raise ValidationError([str(exc)]) from None
     if not isinstance(data, dict):
         raise ValidationError([f"{shown}: must be a mapping of keys (name, dataset, encodings, ...)"])
     problems: list[str] = []

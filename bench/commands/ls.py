@@ -62,14 +62,16 @@ def cmd_ls(args: argparse.Namespace) -> int:
             rows = [[name, ",".join(k.backends) or "-", k.metric, k.description] for name, k in KINDS.items()]
             print(tabulate(rows, headers=["kind", "backends", "metric", "description"]))
     else:
-        import yaml
+        from bench.yaml_file import YamlFileError, read_yaml
 
         rows = []
         for d in _suite_dirs():
             for f in sorted(d.glob("*.yaml")):
                 try:
-                    data = yaml.safe_load(f.read_text()) or {}
-                except yaml.YAMLError:
+                    data = read_yaml(f) or {}
+                except YamlFileError:
+                    data = {}
+                if not isinstance(data, dict):
                     data = {}
                 desc = " ".join(str(data.get("description", "")).split()).split(": ")[0].split(". ")[0]
                 shown = f.relative_to(Path.cwd()) if f.is_relative_to(Path.cwd()) else f

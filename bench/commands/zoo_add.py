@@ -10,16 +10,15 @@ from bench.commands import DATA_DIR_HELP
 
 def _check_reported(folder: Path) -> None:
     """Paper values keyed by attack id, before anything is registered (bench.zoo.reported)."""
-    import yaml
-
     from bench.errors import ValidationError
     from bench.zoo.card import CARD_FILE
+    from bench.yaml_file import YamlFileError, read_yaml
     from bench.zoo.reported import key_problems
 
     path = folder / CARD_FILE
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        data = read_yaml(path)
+    except YamlFileError:
         return  # the card's own validation says what is wrong with the file
     problems = key_problems(data.get("reported") if isinstance(data, dict) else None, str(path))
     if problems:

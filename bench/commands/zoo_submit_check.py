@@ -48,10 +48,10 @@ def _masking(args: argparse.Namespace, suite: Any, runner: Any) -> list[tuple[st
 
 
 def _standing(args: argparse.Namespace, out: Path, suite: Any) -> None:
-    import yaml
     from tabulate import tabulate
 
     from bench.results import ResultsStore
+    from bench.yaml_file import YamlFileError, read_yaml
     from bench.zoo.submit import standing
 
     committed = Path(args.committed)
@@ -62,8 +62,8 @@ def _standing(args: argparse.Namespace, out: Path, suite: Any) -> None:
     print(f"\nwhere {args.model} would stand on {committed} (ranked by {args.rank_by}):")
     print(tabulate(rows, headers=["rank", "model", "clean", args.rank_by], floatfmt=".3f", missingval="-"))
     try:
-        theirs = (yaml.safe_load(ResultsStore(committed).suite_yaml.read_text()) or {}).get("attacks")
-    except (OSError, yaml.YAMLError):
+        theirs = (read_yaml(ResultsStore(committed).suite_yaml) or {}).get("attacks")
+    except (YamlFileError, AttributeError):
         theirs = None
     if theirs is not None and theirs != suite.resolved.get("attacks"):
         print(f"note: {committed} was produced with different attack settings; the ranking is indicative only")

@@ -12,8 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.errors import BenchError
 from bench.audit import describe, read_audits
 from bench.report.flags import current_audits, model_flags
@@ -21,6 +19,7 @@ from bench.report.model import WORST, Column, Figure, Headline, MatrixCell, Repo
 from bench.results import ResultsStore
 from bench.stats import proportion_interval
 from bench.worst_case import worst_case_for_model
+from bench.yaml_file import YamlFileError, read_yaml
 from bench.zoo import all_cards
 
 CELL_META = ("kind", "label", "metric", "adversarial", "per_example", "threat")
@@ -90,10 +89,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise BenchError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml(path)
     return data if isinstance(data, dict) else {}
 
 
@@ -250,8 +246,8 @@ def _headlines(store: ResultsStore, name: str, models: list[str]) -> list[Headli
         if not other.exists() or not other.suite_yaml.is_file():
             continue
         try:
-            theirs = yaml.safe_load(other.suite_yaml.read_text()) or {}
-        except (OSError, yaml.YAMLError):
+            theirs = read_yaml(other.suite_yaml) or {}
+        except YamlFileError:
             continue
         if name not in ((theirs.get("leaderboard") or {}).get("headline_for") or []):
             continue

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.suite_stages.model import drop_rule
 from bench.suite_stages.schema import ATTACK_KEYS, NAME_RE, TOP_KEYS, Key, Origin
+from bench.yaml_file import YamlFileError, read_yaml
 
 
 @dataclass
@@ -42,12 +41,9 @@ def apply_file(path: Path, shown: str, state: State, stack: tuple[tuple[Path, st
         state.fail(f"{includer}: include: file not found: {shown}" if includer else f"{shown}: file not found")
         return
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        state.fail(f"{shown}: cannot read ({exc.strerror or exc})")
-        return
-    except yaml.YAMLError as exc:
-        state.fail(f"{shown}: invalid YAML: {yaml_error(exc)}")
+        data = read_yaml(path, shown)
+    except YamlFileError as exc:
+        state.fail(str(exc))
         return
     if data is None:
         data = {}
@@ -61,14 +57,6 @@ def apply_file(path: Path, shown: str, state: State, stack: tuple[tuple[Path, st
     merge_into(state.top, own, (), (shown, None), state.origins)
     if "attacks" in data:
         apply_attacks(data["attacks"], shown, state)
-
-
-def yaml_error(exc: yaml.YAMLError) -> str:
-    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
-    if mark is not None and problem:
-        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
-    lines = str(exc).splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def include_list(value: Any, shown: str, state: State) -> list[str]:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from bench.errors import BenchError, ValidationError
+from bench.yaml_file import read_yaml
 
 CARD_FILE = "card.yaml"
 REQUIRED = {
@@ -125,12 +125,9 @@ def validate_card_data(data: Any, where: str) -> list[str]:
 
 def load_card(folder: Path) -> Card:
     path = folder / CARD_FILE
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise BenchError(f"{path}: no model card") from None
-    except yaml.YAMLError as exc:
-        raise BenchError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not path.exists():
+        raise BenchError(f"{path}: no model card")
+    data = read_yaml(path)
     problems = validate_card_data(data, str(path))
     if problems:
         raise ValidationError(problems)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
+from bench.yaml_file import YamlFileError, read_yaml
 
 KEY = re.compile(r"(?P<attack>[A-Za-z0-9_-]+)(?:\.(?P<field>[A-Za-z0-9_]+)|\[(?P<source>[^\[\]]+)\]|@(?P<eps>[0-9.]+))?")
 SUITES = Path(__file__).resolve().parents[2] / "suites"
@@ -29,8 +29,8 @@ def suite_attacks(folders: Iterable[Path] = (SUITES,)) -> tuple[set[str], dict[s
     for folder in folders:
         for path in sorted(Path(folder).glob("*.yaml")):
             try:
-                data = yaml.safe_load(path.read_text()) or {}
-            except (OSError, yaml.YAMLError):
+                data = read_yaml(path) or {}
+            except YamlFileError:
                 continue
             for entry in data.get("attacks") or [] if isinstance(data, dict) else []:
                 if isinstance(entry, dict) and isinstance(entry.get("id"), str):

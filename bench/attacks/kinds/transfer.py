@@ -32,12 +32,12 @@ import zlib
 from typing import Any
 
 import torch
-import yaml
 
 from bench.attacks.base import CellKind, CellOutcome, Context, register
 from bench.attacks.spec import Param
 from bench.errors import BenchError
 from bench.models.base import Classifier
+from bench.yaml_file import YamlFileError, read_yaml
 
 
 def _stds(v: Any) -> str | None:
@@ -171,9 +171,9 @@ class Transfer(CellKind):
     def _split(self, attack: str, ctx: Context) -> str:
         path = ctx.extra["store"].suite_yaml
         try:
-            suite = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise BenchError(f"transfer: cannot read {path} to find the split of '{attack}' ({exc})") from None
+            suite = read_yaml(path) or {}
+        except YamlFileError as exc:
+            raise BenchError(f"transfer: cannot find the split of '{attack}': {exc}") from None
         for entry in suite.get("attacks") or []:
             if isinstance(entry, dict) and entry.get("id") == attack:
                 return str((entry.get("examples") or {}).get("split") or (suite.get("examples") or {}).get("split") or "test")
