@@ -163,5 +163,9 @@ def test_bad_audits_are_one_line_errors(tiny_zoo: Path, tmp_path: Path) -> None:
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "no model has a cell missing" in proc.stderr
     assert main(["audit", str(results), "--model", "tiny-nope", "--attack", "weak"]) != 0
+    for flag, value in (("--sample", "0"), ("--seed", "-1")):
+        with pytest.raises(SystemExit) as info:  # argparse: usage and one error line, exit 2
+            main(["audit", str(results), "--attack", "weak", flag, value])
+        assert info.value.code == 2
     with pytest.raises(BenchError, match="missing.json: no such complete cell"):
         run_audit(results, "tiny-linear", "missing")

@@ -168,6 +168,28 @@ def test_bench_perf_end_to_end(tiny_zoo: Path, tmp_path: Path, monkeypatch: pyte
     assert main([*args[:-5], "--batch-size", "0"]) == 1  # a bad batch size is a one-line error
 
 
+@pytest.mark.parametrize("extra, code, message", [
+    (["--offset", "9998", "--n", "5"], 1, "the mnist test split has images 0-9999"),  # a short slice timed the wrong work
+    (["--offset", "-1"], 2, "--offset: must be an integer >= 0"),  # a negative one divided by zero
+    (["--n", "0"], 2, "--n: must be a positive integer"),
+    (["--attack", "autoattack", "--eps", "-0.3"], 1, "--eps -0.3: an L-inf budget"),  # it ran, attacking nothing
+    (["--attack", "autoattack", "--batch-size", "0"], 1, "--batch-size '0'"),
+])
+def test_bad_perf_arguments_are_one_line_errors(tiny_zoo: Path, capsys: pytest.CaptureFixture[str],
+                                                 extra: list[str], code: int, message: str) -> None:
+    from bench.cli import main
+
+    argv = ["perf", "--model", "tiny-linear", "--device", "cpu", *extra]
+    if code == 2:  # argparse's usage error
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+    else:
+        assert main(argv) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and not any("Traceback" in line for line in err)
+
+
 def test_perf_params_are_typed_by_the_attack_spec() -> None:
     from bench.commands.perf import parse_params
     from bench.errors import BenchError

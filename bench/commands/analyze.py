@@ -8,17 +8,10 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.commands import DATA_DIR_HELP
+from bench.commands import DATA_DIR_HELP, positive_int
 
 WHAT = ("landscape", "gallery", "units", "actmax", "lipschitz")
 ACTMAX = ("steps", "lr", "decay", "blur_every", "blur_sigma", "clip_norm", "clip_contrib", "jitter", "surface")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def _models(args: argparse.Namespace) -> list[str]:
@@ -104,10 +97,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--what", default=",".join(WHAT), help=f"comma-separated, from: {','.join(WHAT)}")
     a.add_argument("--layer", default=None, help="module name for units/actmax (default: the penultimate dense layer)")
     a.add_argument("--dims", type=_dims, default=None, help="two code scores the landscape varies, e.g. 8,9 (default: the last two)")
-    a.add_argument("--images", type=_positive, default=10_000, help="test images searched by the unit analysis")
-    a.add_argument("--units", type=_positive, default=4, help="units (and random directions) shown")
-    a.add_argument("--top", type=_positive, default=8, help="top images per unit or direction")
-    a.add_argument("--examples", type=_positive, default=6, help="gallery rows per attack")
+    a.add_argument("--images", type=positive_int, default=10_000, help="test images searched by the unit analysis")
+    a.add_argument("--units", type=positive_int, default=4, help="units (and random directions) shown")
+    a.add_argument("--top", type=positive_int, default=8, help="top images per unit or direction")
+    a.add_argument("--examples", type=positive_int, default=6, help="gallery rows per attack")
     a.add_argument("--magnify", type=float, default=None, help="perturbation magnification (default: fit the grey range)")
     a.add_argument("--seed", type=int, default=0, help="drives the units and random directions shown, the gallery's noise and "
                                                          "activation maximisation")
@@ -116,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--no-progress", action="store_true", help="no progress bars")
     a.add_argument("--force", action="store_true", help="recompute analyses whose saved output is still valid (default: reuse)")
     g = a.add_argument_group("activation maximisation (seed 001 regularisers; defaults in bench.analysis.actmax.ActMaxConfig; 0 = off)")
-    g.add_argument("--steps", type=_positive, help="gradient ascent steps")
+    g.add_argument("--steps", type=positive_int, help="gradient ascent steps")
     g.add_argument("--lr", type=float, help="largest pixel change per step")
     g.add_argument("--decay", type=float, help="L2 decay: x <- (1 - decay) x per step")
     g.add_argument("--blur-every", type=int, help="Gaussian blur every k steps")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.commands import DATA_DIR_HELP
+from bench.commands import DATA_DIR_HELP, non_negative_int, positive_int
 from bench.errors import BenchError, interrupt_status
 
 
@@ -39,8 +39,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
     results = Path(args.results)
     if not results.is_dir():
         raise BenchError(f"{results}: no such results folder")
-    if args.sample <= 0:
-        raise BenchError(f"--sample {args.sample}: must be a positive number of examples")
     targets = _targets(results, args.model, args.attack)
     device = resolve_device(args.device)
     configure_threads()
@@ -71,8 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attack", action="append", required=True,
                    help="an L-inf cell's attack id, e.g. cascade_e02 (repeatable)")
     p.add_argument("--model", action="append", help="only this model (repeatable; default: every model with the cell)")
-    p.add_argument("--sample", type=int, default=40, help="robust examples to attack per cell (default 40; all when fewer)")
-    p.add_argument("--seed", type=int, default=0, help="draws the sample and the attacks' random starts (default 0)")
+    p.add_argument("--sample", type=positive_int, default=40, help="robust examples to attack per cell (default 40; all when fewer)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="draws the sample and the attacks' random starts (default 0)")
     p.add_argument("--presets", default="beyond", help="cascade member lists to run, comma-separated (default: beyond)")
     p.add_argument("--force", action="store_true", help="recompute an audit that is already done")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

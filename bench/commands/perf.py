@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from bench.errors import BenchError
-from bench.commands import DATA_DIR_HELP
+from bench.commands import DATA_DIR_HELP, non_negative_int, positive_int
 
 # The kind and what the benchmark changes from its defaults (the kind's Param spec): PGD as
 # evaluated; CW on a benchmark's budget (100 steps x 3 searches, not 1000 x 10).
@@ -52,9 +52,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from bench import zoo
-    from bench.data import load_mnist
     from bench.device import configure_threads, resolve_device
-    from bench.batch_size import autotune
     from bench.perf import benchmark, matmul_peak_gflops, profile_native
 
     threads = configure_threads()
@@ -64,15 +62,9 @@ def cmd_perf(args: argparse.Namespace) -> int:
     kind, params = PRESETS[args.attack]
     params = {**params, **parse_params(kind, args.param or [])}
     model = zoo.load(args.model, device)
-    split = load_mnist("test", args.data_dir)
-    x, y = split.x[args.offset : args.offset + args.n], split.y[args.offset : args.offset + args.n]
+    _, x, y = _examples(args)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if args.batch_size == "auto":
-        batch_size = autotune(model, zoo.get_card(args.model).sha256 or args.model, device)
-    elif args.batch_size.isdigit() and int(args.batch_size) > 0:
-        batch_size = int(args.batch_size)
-    else:
-        raise BenchError(f"--batch-size {args.batch_size!r}: expected a positive integer or 'auto'")
+    batch_size = _batch_size(args, model, device)
     peak = matmul_peak_gflops()
     rows = benchmark(model, x, y, kind, params, backends, batch_size, device)
     by = {r.backend: r for r in rows}
@@ -91,6 +83,33 @@ def cmd_perf(args: argparse.Namespace) -> int:
     return 0
 
 
+def _examples(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(test indices, images, labels) of --offset/--n in the model's own dataset, or a one-line
+    error when the range leaves the split (a short or empty slice would time the wrong work)."""
+    import torch
+
+    from bench import data, zoo
+
+    dataset = zoo.get_card(args.model).dataset
+    split = data.load(dataset, "test", args.data_dir)
+    if args.offset + args.n > len(split.y):
+        raise BenchError(f"--offset {args.offset} --n {args.n}: the {dataset} test split has images 0-{len(split.y) - 1}")
+    index = torch.arange(args.offset, args.offset + args.n)
+    return index, split.x[index], split.y[index]
+
+
+def _batch_size(args: argparse.Namespace, model: Any, device: Any) -> int:
+    """--batch-size: a positive integer, or 'auto' (measured for this model and device, cached)."""
+    from bench import zoo
+    from bench.batch_size import autotune
+
+    if args.batch_size == "auto":
+        return autotune(model, zoo.get_card(args.model).sha256 or args.model, device)
+    if args.batch_size.isdigit() and int(args.batch_size) > 0:
+        return int(args.batch_size)
+    raise BenchError(f"--batch-size {args.batch_size!r}: expected a positive integer or 'auto'")
+
+
 def _precisions(value: str) -> tuple[str, ...]:
     from bench.models.search_copy import PRECISIONS
 
@@ -104,18 +123,17 @@ def _precisions(value: str) -> tuple[str, ...]:
 def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
     """The cascade's presets against torchattacks' AutoAttack as it ships: time, robust accuracy,
     and whether the cascade's robust set lies inside the reference's (it may be stronger)."""
-    import torch
     from tabulate import tabulate
 
-    from bench import data, zoo
+    from bench import zoo
     from bench.models.search_copy import precision_note
     from bench.perf import REFERENCES, autoattack_comparison
 
+    if not 0 < args.eps <= 1:
+        raise BenchError(f"--eps {args.eps}: an L-inf budget on [0, 1] images must be in (0, 1]")
     model = zoo.load(args.model, device)
-    split = data.load(zoo.get_card(args.model).dataset, "test", args.data_dir)
-    index = torch.arange(args.offset, args.offset + args.n)
-    x, y = split.x[index], split.y[index]
-    batch = int(args.batch_size) if args.batch_size.isdigit() else 100
+    index, x, y = _examples(args)
+    batch = _batch_size(args, model, device)
     precisions = _precisions(args.precision)
     for note in filter(None, (precision_note(p, device) for p in precisions)):
         print(f"note: {note}", file=sys.stderr)
@@ -147,8 +165,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="--attack autoattack: the cascade's search precision(s), a comma list of float32,bfloat16 "
                         "(each gets its rows; verification is float32 always)")
     p.add_argument("--param", action="append", help="override an attack parameter, KEY=VALUE (repeatable)")
-    p.add_argument("--n", type=int, default=200, help="examples (test images from --offset)")
-    p.add_argument("--offset", type=int, default=1000)
+    p.add_argument("--n", type=positive_int, default=200, help="examples (test images from --offset)")
+    p.add_argument("--offset", type=non_negative_int, default=1000)
     p.add_argument("--batch-size", default="200", help="examples per batch, or 'auto': measured for this model and device, cached")
     p.add_argument("--backends", default="native,foolbox,art,torchattacks")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError, interrupt_status
-from bench.commands import DATA_DIR_HELP
+from bench.commands import DATA_DIR_HELP, positive_int
 
 
 
@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--wide", action="store_true", help="print the leaderboard with every column in one table")
     r.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local: every cell in this process (default); ray: shards as Ray tasks (pip install -e '.[ray]')")
-    r.add_argument("--workers", type=int, default=None, help="--executor ray: local workers (default: the cores)")
+    r.add_argument("--workers", type=positive_int, default=None, help="--executor ray: local workers (default: the cores)")
     r.add_argument("--address", default=None, help="--executor ray: join this Ray cluster (ray start --head) instead")
     r.add_argument("--worker-status", action="store_true", help="--executor ray: a line per finished shard (worker, node, time)")
     r.set_defaults(func=cmd_run)
