@@ -162,6 +162,12 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1 and "missing.yaml" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "bench.cli", "leaderboard", str(tmp_path / "nothing")], capture_output=True, text=True)
     assert proc.returncode == 1 and "no results" in proc.stderr and "Traceback" not in proc.stderr
+    suite, a_file = write_suite(tmp_path, "out"), tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    for extra in ([], ["--plan"]):  # was a FileExistsError traceback from mkdir
+        proc = subprocess.run([sys.executable, "-m", "bench.cli", "run", str(suite), "--out", str(a_file), *extra],
+                              capture_output=True, text=True)
+        assert proc.returncode == 1 and proc.stderr.strip() == f"error: {a_file}: not a folder (--out names a results folder)"
 
 
 @pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", b"name: x\nattacks: [\n"], ids=["not-utf8", "not-yaml"])

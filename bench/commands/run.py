@@ -23,6 +23,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(Path(args.suite))
     if args.out:
         suite.out_dir = Path(args.out)
+    if suite.out_dir.exists() and not suite.out_dir.is_dir():
+        raise BenchError(f"{suite.out_dir}: not a folder ({'--out' if args.out else 'the suite key outputs.dir'} names a results folder)")
     if args.plan:
         from bench.plan import plan, plan_text
 

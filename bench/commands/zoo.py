@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from bench.commands import DATA_DIR_HELP
+from bench.commands import DATA_DIR_HELP, positive_int
 
 
 
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     zt.add_argument("model")
     zt.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     zt.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    zt.add_argument("--epochs-now", type=int, default=None, help="stop after this many epochs (resume later)")
+    zt.add_argument("--epochs-now", type=positive_int, default=None, help="stop after this many epochs (resume later)")
     zt.set_defaults(func=cmd_zoo_train)
     zc = zsub.add_parser("codes", help="code matrices: size, minimum Hamming distance, Plotkin bound")
     zc.set_defaults(func=cmd_zoo_codes)
