@@ -254,6 +254,30 @@ def test_missing_file_and_invalid_yaml(tmp_path: Path) -> None:
     assert validate_suite_file(write(tmp_path / "list.yaml", "- 1\n")) == [f"{tmp_path / 'list.yaml'}: must be a mapping of suite keys, got list"]
 
 
+def test_example_ranges_past_the_split_are_caught_by_validate(tmp_path: Path) -> None:
+    """Before: `bench validate` said ok and `--plan` listed cells a run could not compute."""
+    data = base_suite()
+    data["examples"] = {"split": "test", "count": 50, "offset": 9990}
+    assert problems_for(tmp_path, data) == [
+        f"{tmp_path / 'x.yaml'}: examples: offset 9990 + count 50 exceeds the 10000 examples of the mnist test split"]
+    data = base_suite()
+    data["attacks"][1]["examples"] = {"count": 70_000, "seed": 3}
+    assert problems_for(tmp_path, data) == [
+        f"{tmp_path / 'x.yaml'}: attacks[1].examples: count 70000 exceeds the 10000 examples of the mnist test split"]
+    data["attacks"][1]["examples"] = {"split": "train", "count": 60_000, "offset": 0}  # the whole split fits
+    assert problems_for(tmp_path, data) == []
+
+
+@pytest.mark.parametrize("kind, eps, ok", [("pgd_linf", 1.0, True), ("pgd_linf", 1.5, False), ("pgd_linf", 0.0, True),
+                                           ("pgd_l2", 1.5, True), ("cascade", 1.2, False), ("cascade", 0.0, False)])
+def test_an_linf_budget_must_lie_in_the_input_range(tmp_path: Path, kind: str, eps: float, ok: bool) -> None:
+    data = base_suite()
+    data["attacks"][1] = {"id": "a", "kind": kind, "params": {"eps": eps}, **({} if kind == "cascade" else {"backend": "native"})}
+    problems = problems_for(tmp_path, data)
+    assert (problems == []) == ok, problems
+    assert ok or any("attacks[1].params.eps: must be in" in p for p in problems)
+
+
 class _Delete:
     """Sentinel: remove the key instead of setting it."""
 

@@ -51,6 +51,9 @@ class Dataset:
     input_shape: ClassVar[tuple[int, int, int]]
     class_names: ClassVar[tuple[str, ...]]
     splits: ClassVar[tuple[str, ...]] = ("train", "test")
+    # examples per split, as published (the files are checksummed): `bench validate` checks a
+    # suite's example ranges against them before anything is read
+    split_sizes: ClassVar[dict[str, int]]
     env_var: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()  # other subfolder names accepted under a data root
     system_dirs: ClassVar[tuple[str, ...]] = ()

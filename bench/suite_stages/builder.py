@@ -22,6 +22,11 @@ class Builder(TopChecks, AttackChecks, LeaderboardChecks):
         configs = [self.attack_config(aid, body) for aid, body in self.state.attacks.items()]
         board = self.leaderboard({c.id: c for c in configs if c is not None})
         out_dir, formats = self.outputs(self.section(self.state.top.get("outputs"), "outputs", OUTPUT_KEYS), top["name"])
+        if not self.problems:
+            self.fits_split(selection(top["examples"], {}), top["dataset"], ("examples",))
+            for c in configs:
+                if c is not None and "examples" in self.state.attacks[c.id]:
+                    self.fits_split(c.examples, top["dataset"], ("attacks", c.id, "examples"))
         if self.problems:
             return None, self.problems
         return self.suite(top, [c for c in configs if c is not None], board, out_dir, formats), []

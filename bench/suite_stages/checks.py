@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.suite_stages.merge import State
+from bench.suite_stages.model import ExampleSelection
 from bench.suite_stages.schema import EXAMPLE_KEYS, MAX_SEED, SPLITS, Key
 
 
@@ -83,3 +84,13 @@ class Checker:
             self.integer(examples["seed"], (*path, "seed"), 0, MAX_SEED)
         if "offset" in examples and "seed" in examples:
             self.problem(self.at(*path, via=("seed",)), "give offset or seed, not both")
+
+    def fits_split(self, chosen: ExampleSelection, dataset: str, path: Key) -> None:
+        """The selection lies inside its split (checked here, not when a run reaches the attack)."""
+        from bench.data import get
+
+        total = get(dataset).split_sizes.get(chosen.split)
+        last = chosen.count if chosen.seed is not None else (chosen.offset or 0) + chosen.count
+        if total is not None and last > total:
+            what = f"count {chosen.count}" if chosen.seed is not None else f"offset {chosen.offset or 0} + count {chosen.count}"
+            self.problem(self.at(*path), f"{what} exceeds the {total} examples of the {dataset} {chosen.split} split")

@@ -18,7 +18,7 @@ from bench.attacks.backends import get_backend
 from bench.attacks.backends.art_backend import art_apgd_attack, art_square_attack, classifier
 from bench.attacks.backends.common import library_seed, run_batched, seed_everything
 from bench.attacks.base import AttackKind, Context, register
-from bench.attacks.spec import Param, non_negative, one_of, open_unit_interval, positive
+from bench.attacks.spec import Param, non_negative, one_of, open_unit_interval, positive, unit_interval_open_closed
 from bench.models.base import Classifier
 
 
@@ -35,7 +35,7 @@ class _Linf(AttackKind):
 
 
 COMMON = {
-    "eps": Param(float, 0.3, positive, "L-inf budget (ART refuses 0)"),
+    "eps": Param(float, 0.3, unit_interval_open_closed, "L-inf budget (ART refuses 0)"),
     "surface": Param(str, "logprob", one_of("logprob", "linear"), "model surface attacked"),
 }
 APGD_PARAMS = {

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from bench.attacks.base import PRIOR, RESUMED_S, AttackKind, Candidates, Context, get_kind, register
-from bench.attacks.spec import Param, one_of, positive
+from bench.attacks.spec import Param, one_of, unit_interval_open_closed
 from bench.models.base import Classifier
 from bench.models.search_copy import PRECISIONS, precision_note, search_copy
 
@@ -172,7 +172,7 @@ class Cascade(AttackKind):
     name = "cascade"
     description = "attacks in sequence, each on the examples still robust (AutoAttack's protocol; presets, adaptive attacks)"
     params = {
-        "eps": Param(float, 0.3, positive, "L-inf budget of every member"),
+        "eps": Param(float, 0.3, unit_interval_open_closed, "L-inf budget of every member"),
         "presets": Param(list, ["autoattack_standard", "adaptive"], _presets,
                          f"member lists, in order: {', '.join(PRESETS)}"),
         "precision": Param(str, "float32", one_of(*PRECISIONS),

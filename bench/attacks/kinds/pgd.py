@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from bench.attacks.backends import get_backend
 from bench.attacks.base import BACKENDS, AttackKind, Context, register
-from bench.attacks.spec import Param, non_negative, one_of, positive
+from bench.attacks.spec import Param, non_negative, one_of, positive, unit_interval
 from bench.models.base import Classifier
 
 
-def pgd_params(eps: float, step_size: float) -> dict[str, Param]:
+def pgd_params(eps: float, step_size: float, eps_check: Callable[[Any], str | None]) -> dict[str, Param]:
     return {
-        "eps": Param(float, eps, non_negative, "perturbation budget"),
+        "eps": Param(float, eps, eps_check, "perturbation budget"),
         "steps": Param(int, 100, positive, "iterations per restart"),
         "step_size": Param(float, step_size, positive, "absolute step size"),
         "restarts": Param(int, 1, positive, "random restarts (an example counts as broken if any breaks it)"),
@@ -61,7 +62,7 @@ class _PGD(AttackKind):
 class PGDLinf(_PGD):
     name = "pgd_linf"
     description = "PGD, L-inf ball, random start, CE or margin loss on a chosen surface"
-    params = pgd_params(0.3, 0.01)
+    params = pgd_params(0.3, 0.01, unit_interval)  # inputs lie in [0, 1]: eps 1 is already unbounded
 
 
 @register
@@ -69,4 +70,4 @@ class PGDL2(_PGD):
     name = "pgd_l2"
     norm = "l2"
     description = "PGD, L2 ball, random start"
-    params = pgd_params(2.0, 0.1)
+    params = pgd_params(2.0, 0.1, non_negative)

@@ -44,6 +44,7 @@ class CIFAR10(Dataset):
     title = "CIFAR-10"
     input_shape = (3, 32, 32)
     class_names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    split_sizes = {"train": 50_000, "test": 10_000}
     env_var = "BENCH_CIFAR10_DIR"
     aliases = ("cifar-10", SUBDIR)
     how_to_get = (f"no package ships it: download {TARBALL} (md5 {TARBALL_MD5}) where a network allows, unpack it "

@@ -11,6 +11,7 @@ class FashionMNIST(IdxDataset):
     input_shape = (1, 28, 28)
     class_names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    split_sizes = {"train": 60_000, "test": 10_000}
     env_var = "BENCH_FASHION_MNIST_DIR"
     aliases = ("fashion-mnist",)
     system_dirs = ("/usr/share/datasets/fashion-mnist",)  # Debian's dataset-fashion-mnist

@@ -10,6 +10,7 @@ class MNIST(IdxDataset):
     title = "MNIST"
     input_shape = (1, 28, 28)
     class_names = tuple(str(d) for d in range(10))
+    split_sizes = {"train": 60_000, "test": 10_000}
     env_var = "BENCH_DATA_DIR"  # the variable MNIST has always used
     mirrors = (
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
