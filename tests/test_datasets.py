@@ -36,9 +36,17 @@ def test_registry_lists_the_three_datasets_with_their_shapes() -> None:
         get("svhn")
 
 
+def test_every_dataset_declares_the_size_of_each_split() -> None:
+    """`bench validate` checks example ranges against these (bench.suite_stages.checks.fits_split)."""
+    for name in DATASETS:
+        dataset = get(name)
+        assert set(dataset.split_sizes) == set(dataset.splits) and all(n > 0 for n in dataset.split_sizes.values()), name
+
+
 def test_fashion_mnist_loads_verified(fashion_dir: Path) -> None:
     split = load("fashion_mnist", "test", fashion_dir)
     assert split.x.shape == (10000, 1, 28, 28) and split.y.tolist()[:5] == [9, 2, 1, 1, 6]
+    assert len(split.y) == get("fashion_mnist").split_sizes["test"]
     assert torch.bincount(split.y).tolist() == [1000] * 10
 
 
