@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,25 @@ def compute_shard(spec: dict[str, Any]) -> dict[str, Any]:
             "peak_rss_mb": peak_rss_mb()}  # the worker's: the driver's says nothing of what a shard needed
 
 
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """A one-line error when nothing listens at ``address`` (HOST:PORT or ray://HOST:PORT).
+
+    Why: ray.init retries an unreachable cluster for minutes, logging a warning every few seconds,
+    before it gives up; a wrong --address should say so at once. 'auto' and 'local' are Ray's own
+    lookups and are left to it."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise BenchError(f"--address {address!r}: expected HOST:PORT or ray://HOST:PORT (docs/scale-out.md)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise BenchError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start one with "
+                         f"`ray start --head` (docs/scale-out.md)") from None
+
+
 class RayExecutor:
     """Distributes the per-example cells of a run over Ray workers (see the module doc)."""
 
@@ -83,6 +103,8 @@ class RayExecutor:
                  worker_status: bool = False):
         self.workers, self.address, self.threads = workers, address, max(1, int(threads_per_worker))
         self.worker_status = worker_status  # one line per finished shard: which worker, where, how long
+        if address:
+            check_reachable(address)
 
     def start(self) -> Any:
         ray = _ray()
@@ -93,7 +115,11 @@ class RayExecutor:
             # workers are the run, not background work; an explicit RAY_worker_niceness wins.
             os.environ.setdefault("RAY_worker_niceness", "0")
             if self.address:
-                ray.init(address=self.address, runtime_env={"env_vars": env}, log_to_driver=False)
+                try:
+                    ray.init(address=self.address, runtime_env={"env_vars": env}, log_to_driver=False)
+                except (ConnectionError, RuntimeError) as exc:  # something answers there, not a Ray cluster
+                    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                    raise BenchError(f"--address {self.address}: {first} (docs/scale-out.md)") from None
             else:
                 ray.init(num_cpus=self.workers or os.cpu_count() or 1, runtime_env={"env_vars": env},
                          include_dashboard=False, log_to_driver=False)

@@ -127,6 +127,21 @@ def test_ray_options_need_the_ray_executor(tiny_zoo: Path, tmp_path: Path, capsy
     assert "--workers, --address and --worker-status need --executor ray" in capsys.readouterr().err
 
 
+def test_an_address_where_no_cluster_answers_is_one_line_at_once(tiny_zoo: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: ray.init retried a refused address for minutes, logging every few seconds."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on once this closes
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert run(write(tmp_path, "x"), "--executor", "ray", "--address", f"127.0.0.1:{port}") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: --address 127.0.0.1:{port}: no Ray cluster answers there (")
+    assert run(write(tmp_path, "y"), "--executor", "ray", "--address", "no-port") == 1
+    assert "expected HOST:PORT or ray://HOST:PORT" in capsys.readouterr().err
+
+
 def test_force_through_ray_computes_each_cell_once(local_ray: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     suite = write(tmp_path, "forced", models={"ids": ["tiny-linear"]}, attacks=SUITE["attacks"][:3])
     assert run(suite, "--executor", "ray", "--worker-status") == 0
