@@ -90,7 +90,6 @@ class Checker:
         from bench.data import get
 
         total = get(dataset).split_sizes.get(chosen.split)
-        last = chosen.count if chosen.seed is not None else (chosen.offset or 0) + chosen.count
-        if total is not None and last > total:
-            what = f"count {chosen.count}" if chosen.seed is not None else f"offset {chosen.offset or 0} + count {chosen.count}"
-            self.problem(self.at(*path), f"{what} exceeds the {total} examples of the {dataset} {chosen.split} split")
+        problem = chosen.out_of_range(total, f"{dataset} {chosen.split}") if total is not None else None
+        if problem:
+            self.problem(self.at(*path), problem)

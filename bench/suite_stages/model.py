@@ -28,18 +28,23 @@ class ExampleSelection:
     offset: int | None = None
     seed: int | None = None
 
+    def out_of_range(self, total: int, split: str | None = None) -> str | None:
+        """Why the selection does not fit a split of ``total`` examples (named ``split``), or None."""
+        if self.seed is not None:
+            what, last = f"count {self.count}", self.count
+        else:
+            what, last = f"offset {self.offset or 0} + count {self.count}", (self.offset or 0) + self.count
+        return f"{what} exceeds the {total} examples of the {split or self.split} split" if last > total else None
+
     def indices(self, total: int) -> torch.Tensor:
         """The sorted example indices (int64) into a split of ``total`` examples."""
+        problem = self.out_of_range(total)
+        if problem:
+            raise BenchError(f"examples: {problem}")
         if self.seed is not None:
-            if self.count > total:
-                raise BenchError(f"examples: count {self.count} exceeds the {total} examples of the {self.split} split")
             picked = np.random.RandomState(self.seed).choice(total, self.count, replace=False)
             return torch.from_numpy(np.sort(picked).astype(np.int64))
         offset = self.offset or 0
-        if offset + self.count > total:
-            raise BenchError(
-                f"examples: offset {offset} + count {self.count} exceeds the {total} examples of the {self.split} split"
-            )
         return torch.arange(offset, offset + self.count, dtype=torch.long)
 
     def as_dict(self) -> dict[str, Any]:
