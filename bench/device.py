@@ -11,15 +11,17 @@ import torch
 from bench.errors import BenchError
 
 
-def resolve_device(name: str | None) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without it is a one-line error."""
+def resolve_device(name: str | None, source: str = "--device") -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without it is a one-line error naming
+    ``source``, where the request came from (the option, or a suite file's ``device`` key)."""
     name = (name or "auto").lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise BenchError("--device cuda requested but no CUDA device is available (use --device auto or cpu)")
+        fix = "--device auto or cpu" if source == "--device" else "--device cpu, or device: auto in the suite"
+        raise BenchError(f"{source} cuda requested but no CUDA device is available (use {fix})")
     if name not in ("cpu", "cuda"):
-        raise BenchError(f"unknown device '{name}' (auto, cpu, cuda)")
+        raise BenchError(f"{source}: unknown device '{name}' (auto, cpu, cuda)")
     return torch.device(name)
 
 

@@ -142,7 +142,7 @@ class Runner:
                  only_models: list[str] | None = None, only_attacks: list[str] | None = None, progress: bool = True,
                  log: Callable[[str], None] = print, executor: Callable[[Runner, list[Job]], tuple[list[str], list[str]]] | None = None):
         self.suite = suite
-        self.device = resolve_device(device or suite.device)
+        self.device = resolve_device(device or suite.device, "--device" if device else f"{suite.path}: device:")
         self.threads = configure_threads()
         self.data_dir = data_dir
         self.force = force

@@ -196,6 +196,19 @@ def test_a_yaml_file_that_cannot_be_parsed_is_one_line_wherever_it_is_read(
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_cuda_asked_for_where_there_is_none_names_who_asked(tiny_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    suite = write_suite(tmp_path, "gpu", device="cuda")
+    assert main(["run", str(suite), "--no-progress"]) == 1
+    assert capsys.readouterr().err.strip().endswith(
+        f"error: {suite}: device: cuda requested but no CUDA device is available (use --device cpu, or device: auto in the suite)")
+    assert main(["run", str(suite), "--no-progress", "--device", "cuda"]) == 1
+    assert capsys.readouterr().err.strip().endswith("error: --device cuda requested but no CUDA device is available (use --device auto or cpu)")
+
+
 def test_a_model_subset_run_keeps_the_other_models_of_the_folder(tiny_zoo: Path, tmp_path: Path) -> None:
     """`bench run --model X` adds X's rows; run.json still names every model with cells there."""
     suite = write_suite(tmp_path, "subset", attacks=SUITE["attacks"][:2], leaderboard={})
