@@ -62,9 +62,10 @@ def _standing(args: argparse.Namespace, out: Path, suite: Any) -> None:
     print(f"\nwhere {args.model} would stand on {committed} (ranked by {args.rank_by}):")
     print(tabulate(rows, headers=["rank", "model", "clean", args.rank_by], floatfmt=".3f", missingval="-"))
     try:
-        theirs = (read_yaml(ResultsStore(committed).suite_yaml) or {}).get("attacks")
-    except (YamlFileError, AttributeError):
-        theirs = None
+        resolved = read_yaml(ResultsStore(committed).suite_yaml)
+    except YamlFileError:
+        resolved = None
+    theirs = resolved.get("attacks") if isinstance(resolved, dict) else None
     if theirs is not None and theirs != suite.resolved.get("attacks"):
         print(f"note: {committed} was produced with different attack settings; the ranking is indicative only")
 

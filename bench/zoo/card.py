@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from bench.errors import BenchError, ValidationError
 from bench.yaml_file import read_yaml
 
