@@ -126,11 +126,13 @@ def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
     from tabulate import tabulate
 
     from bench import zoo
+    from bench.attacks.spec import unit_interval_open_closed
     from bench.models.search_copy import precision_note
     from bench.perf import REFERENCES, autoattack_comparison
 
-    if not 0 < args.eps <= 1:
-        raise BenchError(f"--eps {args.eps}: an L-inf budget on [0, 1] images must be in (0, 1]")
+    problem = unit_interval_open_closed(args.eps)  # the cascade's own eps check
+    if problem:
+        raise BenchError(f"--eps {args.eps}: an L-inf budget on [0, 1] images {problem}")
     model = zoo.load(args.model, device)
     index, x, y = _examples(args)
     batch = _batch_size(args, model, device)
