@@ -4,8 +4,8 @@ Why: a robust accuracy is an upper bound, as strong as the attacks behind it. An
 stronger, costlier member list (default: the ``beyond`` preset of ``bench.attacks.kinds.cascade``)
 on ``k`` of the cell's ``R`` robust examples, drawn without replacement from a recorded seed, and
 verifies every break on the model itself. From ``b`` breaks it estimates how far the cell's figure
-overstates robustness, ``(R/n) * b/k`` with the Clopper-Pearson interval of ``b/k``, and states the
-verified bound ``(R - b)/n``. Auditing a sample costs ``k/R`` of auditing the whole cell, which on
+overstates robustness, ``(R/n) * b/k`` with the exact interval of a sample drawn without
+replacement (hypergeometric; exact when ``k = R``), and states the verified bound ``(R - b)/n``. Auditing a sample costs ``k/R`` of auditing the whole cell, which on
 the code models would take tens of core-hours per cell.
 
 Written to ``ResultsStore.audit_json`` (``<results>/audits/<model>/<attack>.json``); the
@@ -31,10 +31,9 @@ from bench.attacks.base import RESUMED_S, Context, get_kind
 from bench.attacks.kinds import cascade
 from bench.errors import BenchError
 from bench.results import ResultsStore, ShardStages, atomic_write_json
-from bench.stats import clopper_pearson
+from bench.stats import sampled_count_interval
 
 DEFAULT_PRESETS = ("beyond",)
-DEFAULT_SAMPLE = 40
 BATCH = 20  # examples per kept batch: a TanhEns16 batch runs ~15 minutes on one core
 
 
@@ -52,14 +51,16 @@ def sample_robust(robust: torch.Tensor, k: int, seed: int) -> torch.Tensor:
 
 def estimate(robust: int, n: int, sampled: int, broke: int) -> dict[str, float | None]:
     """How far a figure of ``robust`` of ``n`` overstates robustness when ``broke`` of ``sampled``
-    of its robust examples fall to the audit: point estimate and 95% interval (Clopper-Pearson on
-    ``broke/sampled``, scaled by ``robust/n``; the figure's own sampling error is its own interval),
-    and the bound the verified breaks alone prove."""
+    of its robust examples fall to the audit: the point estimate ``(robust/n) * broke/sampled``, the
+    exact 95% interval of how many of the ``robust`` examples the audit would break (the sample is
+    drawn without replacement, so ``bench.stats.sampled_count_interval``; an audit of every robust
+    example is exact), over ``n``, and the bound the verified breaks alone prove. The figure's own
+    sampling error is its own interval."""
     share = robust / n if n else float("nan")
     if sampled <= 0:
         return {"overstated_by": None, "lo": None, "hi": None, "verified_at_most": share}
-    lo, hi = clopper_pearson(broke, sampled)
-    return {"overstated_by": share * broke / sampled, "lo": share * lo, "hi": share * hi,
+    lo, hi = sampled_count_interval(broke, sampled, robust)
+    return {"overstated_by": share * broke / sampled, "lo": lo / n, "hi": hi / n,
             "verified_at_most": (robust - broke) / n}
 
 
@@ -113,12 +114,13 @@ def audit_key(cell: Cell, sample: torch.Tensor, seed: int, presets: list[str]) -
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAULT_SAMPLE, seed: int = 0,
+def run_audit(results: Path, model_id: str, attack: str, *, sample: int | None, seed: int = 0,
               presets: list[str] | None = None, device: torch.device | None = None, data_dir: str | None = None,
               batch_size: int = 100, progress: Callable[[int], None] | None = None,
               status: Callable[[str], None] | None = None, force: bool = False) -> dict[str, Any]:
     """Audit one cell and write its JSON; returns what it wrote (an audit of the same cell, sample
-    and members already written is returned as it is, unless ``force``)."""
+    and members already written is returned as it is, unless ``force``). ``sample=None`` audits
+    every robust example: the estimate is then exact."""
     presets = list(presets or DEFAULT_PRESETS)
     kind = get_kind("cascade")
     problems = kind.validate({"eps": 0.1, "presets": presets}, "--presets")
@@ -128,8 +130,9 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
     store = ResultsStore(results)
     finished = _json_or_empty(store.audit_json(model_id, attack))
     drawn = (finished.get("carried_from") or [finished])[0]  # the sample as the audit first drew it
+    drawn_of = drawn.get("robust") or 0
     same_audit = (finished.get("presets") == presets and finished.get("seed") == seed
-                  and drawn.get("sample") == min(sample, drawn.get("robust") or 0))
+                  and drawn.get("sample") == (drawn_of if sample is None else min(sample, drawn_of)))
     if not force and same_audit and finished.get("carried_from") and finished.get("cell_config_hash") == cell.meta.get("config_hash"):
         return finished  # carried over onto this cell already
     carried = carry_over(finished, cell.meta, cell.index, cell.robust) if not force and same_audit else None
@@ -147,7 +150,7 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int = DEFAUL
     split = data.load(card.dataset, "test", data_dir)
     if int(cell.index.max()) >= len(split.y) or not torch.equal(split.y[cell.index], cell.label):
         raise BenchError(f"{cell.path}: the cell's labels differ from {card.dataset}'s test labels at its indices")
-    picked = sample_robust(cell.robust, sample, seed)
+    picked = sample_robust(cell.robust, len(cell.robust) if sample is None else sample, seed)
     key = audit_key(cell, picked, seed, presets)
     done_path, state_path = store.audit_json(model_id, attack), store.audit_partial(model_id, attack)
     if not force and finished.get("audit_key") == key:  # this very audit is done: nothing to compute
@@ -261,14 +264,19 @@ def read_audits(results: Path, model: str) -> dict[str, dict[str, Any]]:
 
 def describe(audit: dict[str, Any]) -> str:
     """One line: what the audit found and what it means for the cell's figure."""
-    est, n = audit["estimate"], audit["n"]
+    n = audit["n"]
+    est = estimate(audit["robust"], n, audit["sample"], audit["broke"])  # from the counts: one formula for every file
     found = ", ".join(f"{lab} {c}" for lab, c in audit.get("broke_by_member", {}).items() if c) or "none"
-    line = (f"{audit['broke']} of {audit['sample']} sampled robust examples (of {audit['robust']}, seed {audit['seed']}) "
-            f"broken by attacks beyond the battery ({found})")
+    drawn = (f"all {audit['robust']} robust examples" if audit["sample"] == audit["robust"]
+             else f"{audit['sample']} sampled robust examples (of {audit['robust']}, seed {audit['seed']})")
+    line = f"{audit['broke']} of {drawn} broken by attacks beyond the battery ({found})"
     if audit.get("carried_from"):
         first = audit["carried_from"][0]
         line += f" (carried over from the audit of the cell it extends: {first['broke']} of {first['sample']} there)"
     if est.get("overstated_by") is None:
         return line
+    if audit["sample"] == audit["robust"]:  # no sampling error left: the interval is the point
+        return (f"{line}; robust accuracy {audit['robust'] / n:.3f} overstated by {est['overstated_by']:.3f} (every "
+                f"robust example audited); verified at most {est['verified_at_most']:.3f} (n={n})")
     return (f"{line}; robust accuracy {audit['robust'] / n:.3f} overstated by an estimated {est['overstated_by']:.3f} "
             f"[{est['lo']:.3f}, {est['hi']:.3f}]; verified at most {est['verified_at_most']:.3f} (n={n})")

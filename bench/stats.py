@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import beta
+import numpy as np
+from scipy.stats import beta, hypergeom
 
 LEVEL = 0.95
 
@@ -32,3 +33,20 @@ def proportion_interval(value: float | None, n: int | None, count: int | None = 
     if abs(k / n - value) > 1e-6 or not 0 <= k <= n:  # (1e-6: float32 values of older cells)
         return None
     return clopper_pearson(int(k), int(n))
+
+
+def sampled_count_interval(hits: int, sampled: int, population: int, level: float = LEVEL) -> tuple[int, int]:
+    """The exact two-sided interval of how many of a finite ``population`` have a property when
+    ``hits`` of ``sampled`` drawn without replacement have it (the hypergeometric counterpart of
+    Clopper-Pearson: each end inverts a one-sided test at (1 - level)/2). Why not Clopper-Pearson
+    on hits/sampled: that treats the draws as with replacement and stays wide when the sample is
+    most or all of the population; here a sample of the whole population gives (hits, hits)."""
+    if not 0 <= sampled <= population or not 0 <= hits <= sampled:
+        raise ValueError(f"hits {hits} of sampled {sampled} of population {population}: not 0 <= hits <= sampled <= population")
+    if sampled == 0:
+        return 0, population
+    alpha = 1.0 - level
+    possible = np.arange(hits, population - (sampled - hits) + 1)  # totals the sample allows
+    at_least = hypergeom.sf(hits - 1, population, possible, sampled)  # P(>= hits seen | total)
+    at_most = hypergeom.cdf(hits, population, possible, sampled)  # P(<= hits seen | total)
+    return int(possible[at_least > alpha / 2].min()), int(possible[at_most > alpha / 2].max())

@@ -17,7 +17,7 @@ from bench.attacks import get_kind
 from bench.audit import audit_path, carry_over, describe, estimate, run_audit, sample_robust
 from bench.cli import main
 from bench.errors import BenchError
-from bench.stats import clopper_pearson
+from bench.stats import clopper_pearson, sampled_count_interval
 
 ARGS = ["--device", "cpu", "--no-progress"]
 
@@ -49,12 +49,25 @@ def test_the_sample_is_drawn_from_the_robust_examples_by_seed_alone() -> None:
 
 def test_the_estimate_scales_the_broken_share_by_the_figure() -> None:
     e = estimate(robust=500, n=1000, sampled=40, broke=2)
-    lo, hi = clopper_pearson(2, 40)
-    assert e["overstated_by"] == pytest.approx(0.5 * 2 / 40) and e["lo"] == pytest.approx(0.5 * lo)
-    assert e["hi"] == pytest.approx(0.5 * hi) and e["verified_at_most"] == pytest.approx(0.498)
+    lo, hi = sampled_count_interval(2, 40, 500)
+    assert e["overstated_by"] == pytest.approx(0.5 * 2 / 40) and e["lo"] == pytest.approx(lo / 1000)
+    assert e["hi"] == pytest.approx(hi / 1000) and e["verified_at_most"] == pytest.approx(0.498)
+    cp_lo, cp_hi = clopper_pearson(2, 40)  # drawn without replacement: no wider than the binomial interval
+    assert 0.5 * cp_lo - 1e-3 <= e["lo"] <= e["overstated_by"] <= e["hi"] <= 0.5 * cp_hi + 1e-3
     none = estimate(robust=500, n=1000, sampled=40, broke=0)
     assert none["overstated_by"] == 0 and none["lo"] == 0 and 0 < none["hi"] < 0.5
     assert estimate(robust=0, n=1000, sampled=0, broke=0)["overstated_by"] is None
+    whole = estimate(robust=65, n=1000, sampled=65, broke=3)  # every robust example audited: no sampling error
+    assert whole["lo"] == whole["hi"] == whole["overstated_by"] == pytest.approx(0.003)
+
+
+def test_a_whole_cell_audit_is_described_without_a_sampling_interval() -> None:
+    audit = {"n": 1000, "robust": 65, "sample": 65, "broke": 0, "seed": 0, "broke_by_member": {"A": 0}}
+    line = describe(audit)
+    assert "0 of all 65 robust examples" in line and "overstated by 0.000 (every robust example audited)" in line
+    assert "[" not in line and "seed" not in line
+    sampled = describe({**audit, "robust": 340, "sample": 40})
+    assert "0 of 40 sampled robust examples (of 340, seed 0)" in sampled and "[0.000, 0.028]" in sampled
 
 
 def test_an_audit_is_carried_over_only_onto_the_cell_that_extends_its_own() -> None:
@@ -98,14 +111,17 @@ def test_an_audit_breaks_what_a_weak_battery_counted_robust_and_the_leaderboard_
     assert main(["leaderboard", str(results), "--check"]) == 0  # the flag is part of what the folder renders
 
     # the unfoolable model: nothing to break, no flag
-    assert main(["audit", str(results), "--model", "tiny-constant", "--attack", "weak", "--sample", "5", *ARGS]) == 0
-    assert json.loads(audit_path(results, "tiny-constant", "weak").read_text())["broke"] == 0
+    assert main(["audit", str(results), "--model", "tiny-constant", "--attack", "weak", "--sample", "all", *ARGS]) == 0
+    whole = json.loads(audit_path(results, "tiny-constant", "weak").read_text())
+    assert whole["broke"] == 0 and whole["sample"] == whole["robust"] > 0  # every robust example
+    assert whole["estimate"]["lo"] == whole["estimate"]["hi"] == 0
     board = (results / "leaderboard.md").read_text()
     flagged = [line for line in board.splitlines() if "audit:" in line]
     assert flagged and not any("tiny-constant" in line for line in flagged)
     # every current audit is listed, the one that found nothing too, in every text format
     listed = board[board.index("Audits (`bench audit`"):]
-    assert "- tiny-constant " in listed and "0 of 5 sampled robust examples" in listed and "- tiny-linear " in listed
+    assert "- tiny-constant " in listed and f"0 of all {whole['robust']} robust examples" in listed and "- tiny-linear " in listed
+    assert "(every robust example audited)" in listed
     doc = json.loads((results / "leaderboard.json").read_text())
     assert sorted(a["model"] for a in doc["audits"]) == ["tiny-constant", "tiny-linear"]
 
@@ -155,17 +171,17 @@ def test_bad_audits_are_one_line_errors(tiny_zoo: Path, tmp_path: Path) -> None:
     assert main(["run", str(weak_suite(tmp_path)), *ARGS, "--no-leaderboard"]) == 0
     results = tmp_path / "weak"
     with pytest.raises(BenchError, match="clean.json: threat"):
-        run_audit(results, "tiny-linear", "clean")
+        run_audit(results, "tiny-linear", "clean", sample=10)
     with pytest.raises(BenchError, match="unknown preset"):
-        run_audit(results, "tiny-linear", "weak", presets=["nope"])
+        run_audit(results, "tiny-linear", "weak", presets=["nope"], sample=10)
     proc = subprocess.run([sys.executable, "-m", "bench.cli", "audit", str(results), "--attack", "missing"],
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "no model has a cell missing" in proc.stderr
     assert main(["audit", str(results), "--model", "tiny-nope", "--attack", "weak"]) != 0
-    for flag, value in (("--sample", "0"), ("--seed", "-1")):
+    for flag, value in (("--sample", "0"), ("--sample", "every"), ("--seed", "-1")):
         with pytest.raises(SystemExit) as info:  # argparse: usage and one error line, exit 2
             main(["audit", str(results), "--attack", "weak", flag, value])
         assert info.value.code == 2
     with pytest.raises(BenchError, match="missing.json: no such complete cell"):
-        run_audit(results, "tiny-linear", "missing")
+        run_audit(results, "tiny-linear", "missing", sample=10)

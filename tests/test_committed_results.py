@@ -79,3 +79,18 @@ def test_cli_check_exit_codes(smoke_copy: Path, tmp_path: Path) -> None:
     missing = run(str(tmp_path / "nowhere"))
     assert missing.returncode != 0 and "nowhere: no such results folder" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+AUDITS = sorted((REPO / "results").glob("*/audits/*/*.json"))
+
+
+def test_committed_audits_state_the_estimate_their_counts_give() -> None:
+    """An audit file's ``estimate`` is what bench.audit.estimate makes of its own counts (one formula
+    for every file, whichever version of bench wrote it)."""
+    from bench.audit import estimate
+
+    assert AUDITS
+    for path in AUDITS:
+        audit = json.loads(path.read_text())
+        want = estimate(audit["robust"], audit["n"], audit["sample"], audit["broke"])
+        assert audit["estimate"] == pytest.approx(want, abs=1e-12), f"{path.relative_to(REPO)}: estimate differs from its counts"

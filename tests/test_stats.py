@@ -1,4 +1,5 @@
-"""Clopper-Pearson intervals against values known in closed form and from scipy's binomtest."""
+"""Clopper-Pearson intervals against values known in closed form and from scipy's binomtest; the
+sampled-count (hypergeometric) interval of audits against a sum of binomial coefficients."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import pytest
 from scipy.stats import binomtest
 
-from bench.stats import clopper_pearson, proportion_interval
+from bench.stats import clopper_pearson, proportion_interval, sampled_count_interval
 
 
 def test_closed_forms_at_the_ends() -> None:
@@ -41,3 +42,30 @@ def test_bad_and_non_proportion_inputs() -> None:
     assert proportion_interval(0.5049999952316284, 200, 101) == clopper_pearson(101, 200)  # float32 value
     assert proportion_interval(0.2565, 327) is None  # a mean of rates is no proportion of its n
     assert proportion_interval(None, 10) is None and proportion_interval(float("nan"), 10) is None
+
+
+def _by_counting(hits: int, k: int, population: int, level: float = 0.95) -> tuple[int, int]:
+    """The same interval from first principles: P(sample holds j | total t) = C(t,j) C(N-t,k-j) / C(N,k)."""
+    def p(j: int, t: int) -> float:
+        return math.comb(t, j) * math.comb(population - t, k - j) / math.comb(population, k)
+
+    tail = (1 - level) / 2
+    totals = [t for t in range(population + 1) if t >= hits and population - t >= k - hits]
+    lo = min(t for t in totals if sum(p(j, t) for j in range(hits, k + 1)) > tail)
+    hi = max(t for t in totals if sum(p(j, t) for j in range(0, hits + 1)) > tail)
+    return lo, hi
+
+
+@pytest.mark.parametrize("hits,k,population", [(0, 40, 340), (2, 40, 491), (5, 40, 371), (1, 20, 30), (0, 10, 10),
+                                               (3, 10, 10), (0, 1, 50), (7, 7, 90)])
+def test_sampled_count_interval_counts_from_first_principles(hits: int, k: int, population: int) -> None:
+    assert sampled_count_interval(hits, k, population) == _by_counting(hits, k, population)
+
+
+def test_sampled_count_interval_is_exact_for_a_whole_population_and_tighter_than_binomial() -> None:
+    assert sampled_count_interval(0, 65, 65) == (0, 0) and sampled_count_interval(4, 65, 65) == (4, 4)
+    lo, hi = sampled_count_interval(0, 120, 340)
+    assert lo == 0 and hi < 340 * clopper_pearson(0, 120)[1]  # a third of the population sampled: narrower
+    assert sampled_count_interval(0, 0, 12) == (0, 12)  # nothing sampled: anything is possible
+    with pytest.raises(ValueError):
+        sampled_count_interval(3, 2, 10)
