@@ -144,8 +144,28 @@ def test_transfer_matrix(results: Path) -> None:
     (transfer,) = build(results).transfers
     assert transfer.label == "Transfer"
     assert transfer.sources == tuple(MODELS) and transfer.targets == ("ModelB", "ModelA")
-    assert transfer.cell("ModelC", "ModelA").error_rate == 0.5  # row = source, column = target
-    assert transfer.cell("ModelA", "ModelB").error_rate == 0.75 and transfer.common_n == 4
+    assert transfer.cell("ModelC", "ModelA").value == 0.5  # row = source, column = target
+    assert transfer.cell("ModelA", "ModelB").value == 0.75 and transfer.common_n == 4
+    cell = transfer.cell("ModelC", "ModelA")  # every error rate is a proportion of its n: it has its interval
+    assert (cell.n, (cell.lo, cell.hi)) == (4, clopper_pearson(2, 4))
+
+
+def test_a_transfer_table_says_each_sources_n_once_and_every_interval() -> None:
+    from bench.report.model import Figure, Transfer
+    from bench.report.text import transfer_grid
+
+    def fig(k: int, n: int) -> Figure:
+        lo, hi = clopper_pearson(k, n)
+        return Figure(value=k / n, n=n, count=k, lo=lo, hi=hi)
+
+    cells = {("A", "A"): fig(800, 800), ("A", "B"): fig(40, 800), ("B", "A"): fig(3, 30), ("B", "B"): fig(30, 30)}
+    header, rows = transfer_grid(Transfer("t", "Transfer", ("A", "B"), ("A", "B"), cells))
+    assert header == ["source \\ target", "A", "B"]
+    assert rows[0] == ["A (n=800)", "1.000 [0.995, 1.000]", "0.050 [0.036, 0.067]"]  # three decimals from n = 736
+    assert rows[1] == ["B (n=30)", "0.100 [0.02, 0.27]", "1.000 [0.88, 1.00]"]
+    cells[("A", "B")] = fig(4, 80)  # n differs inside a row: said in each cell
+    _, rows = transfer_grid(Transfer("t", "Transfer", ("A", "B"), ("A", "B"), cells))
+    assert rows[0] == ["A", "1.000 [0.995, 1.000] (n=800)", "0.050 [0.01, 0.12] (n=80)"]
 
 
 def test_the_resolved_suite_decides_columns_and_worst_case(results: Path) -> None:
@@ -507,3 +527,19 @@ def test_interval_bounds_never_round_onto_the_value(count: int, n: int, text: st
     assert value_text(fig, paper=False) == text
     shown = [float(b) for b in text.split("[")[1].rstrip("]").split(", ")]
     assert shown[0] <= fig.value <= shown[1] and (count == 0 or shown[0] < fig.value) and (count == n or shown[1] > fig.value)
+
+
+def test_interval_bounds_never_round_onto_their_value() -> None:
+    """0 of n and n of n are where a bound lies closest to its value: printed with
+    ``interval_digits(n)`` decimals it must still differ from it, for every n."""
+    from bench.report.model import Figure
+    from bench.report.text import interval_digits, interval_text
+    from bench.stats import clopper_pearson
+
+    for n in [*range(1, 2000), 7375, 7376, 9999, 10000, 60000]:
+        d = interval_digits(n)
+        _, hi = clopper_pearson(0, n)
+        lo, _ = clopper_pearson(n, n)
+        assert f"{hi:.{d}f}" != f"{0:.{d}f}" and f"{lo:.{d}f}" != f"{1:.{d}f}", n
+        assert d == 2 or f"{clopper_pearson(0, n)[1]:.{d - 1}f}" == f"{0:.{d - 1}f}", n  # the fewest that do
+    assert interval_text(Figure(value=1.0, n=817, count=817, lo=clopper_pearson(817, 817)[0], hi=1.0)) == " [0.995, 1.000]"

@@ -86,13 +86,6 @@ class Row:
 
 
 @dataclass(frozen=True)
-class MatrixCell:
-    error_rate: float | None
-    n: int | None
-    reported: float | None = None
-
-
-@dataclass(frozen=True)
 class Transfer:
     """A matrix-layout attack (its kind reads other cells): rows = sources (plus noise or
     amplified rows), columns = targets; ``distortion`` per row with the source card's paper value."""
@@ -101,15 +94,20 @@ class Transfer:
     label: str
     sources: tuple[str, ...]
     targets: tuple[str, ...]
-    cells: dict[tuple[str, str], MatrixCell]  # (source, target)
+    cells: dict[tuple[str, str], Figure]  # (source, target): the error rate, its n and interval
     distortion: dict[str, Figure] | None = None
 
-    def cell(self, source: str, target: str) -> MatrixCell:
-        return self.cells.get((source, target), MatrixCell(None, None))
+    def cell(self, source: str, target: str) -> Figure:
+        return self.cells.get((source, target), MISSING_FIGURE)
 
     @property
     def common_n(self) -> int | None:
         ns = {c.n for c in self.cells.values() if c.n is not None}
+        return ns.pop() if len(ns) == 1 else None
+
+    def row_n(self, source: str) -> int | None:
+        """The n every figure of a source's row shares (its adversarial examples), else None."""
+        ns = {self.cell(source, t).n for t in self.targets} - {None}
         return ns.pop() if len(ns) == 1 else None
 
 

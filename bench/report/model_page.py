@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from bench.report.html_parts import ci_bar, page, table
 from bench.report.model import Column, Report, Row
-from bench.report.text import MISSING, fmt, interval_text, title
+from bench.report.text import MISSING, fmt, interval_text, title, value_text
 
 CARD_FIELDS = ("description", "family", "architecture", "dataset", "threat_model", "parameters", "notes")
 
@@ -67,14 +67,13 @@ def _transfers(report: Report, model: str) -> list[str]:
     parts = []
     for t in report.transfers:
         rows = []
-        if model in t.targets:
-            rows += [[f"{source} → {model}", fmt(t.cell(source, model).error_rate), str(t.cell(source, model).n or MISSING)]
-                     for source in t.sources]
-        if model in t.sources:
-            rows += [[f"{model} → {target}", fmt(t.cell(model, target).error_rate), str(t.cell(model, target).n or MISSING)]
-                     for target in t.targets if target != model]
+        pairs = ([(source, model) for source in t.sources] if model in t.targets else []) + \
+            ([(model, target) for target in t.targets if target != model] if model in t.sources else [])
+        rows = [[f"{s} → {g}", value_text(t.cell(s, g)), str(t.cell(s, g).n or MISSING)] for s, g in pairs]
+        cells = [[escape(r[0]), escape(r[1]) + ci_bar(t.cell(s, g)), escape(r[2])] for r, (s, g) in zip(rows, pairs)]
         if rows:
-            parts += [f"<h2>Transfer: {escape(t.label)}</h2>", table((["source → target", "error rate", "n"], rows), "transfer")]
+            parts += [f"<h2>Transfer: {escape(t.label)}</h2>",
+                      table((["source → target", "error rate [95% interval]", "n"], rows), "transfer", cells=cells)]
     return parts
 
 

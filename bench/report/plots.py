@@ -87,7 +87,7 @@ def transfer_heatmap(transfer: Transfer) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rates = [[transfer.cell(s, t).error_rate for t in transfer.targets] for s in transfer.sources]
+    rates = [[transfer.cell(s, t).value for t in transfer.targets] for s in transfer.sources]
     grid = [[math.nan if v is None else v for v in row] for row in rates]
     size = max(4.0, 0.45 * len(transfer.targets) + 3), max(3.0, 0.35 * len(transfer.sources) + 2)
     fig, ax = plt.subplots(figsize=size)

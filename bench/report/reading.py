@@ -15,7 +15,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.audit import describe, read_audits
 from bench.report.flags import current_audits, model_flags
-from bench.report.model import WORST, Column, Figure, Headline, MatrixCell, Report, Row, Threat, Transfer, number
+from bench.report.model import WORST, Column, Figure, Headline, Report, Row, Threat, Transfer, number
 from bench.results import ResultsStore
 from bench.stats import proportion_interval
 from bench.worst_case import worst_case_for_model
@@ -221,19 +221,20 @@ def _transfers(cells: Cells, models: list[str], attacks: Attacks, reported: dict
             continue
         named = list(dict.fromkeys(str(s) for sources in by_target.values() for s in sources))  # first seen
         sources = [m for m in models if m in named] + [s for s in named if s not in models]
-        grid: dict[tuple[str, str], MatrixCell] = {}
+        grid: dict[tuple[str, str], Figure] = {}
         distortion: dict[str, Figure] = {}
         for target, entries in by_target.items():
             for source in sources:
                 entry = entries.get(source)
                 entry = entry if isinstance(entry, dict) else {}
-                grid[(source, target)] = MatrixCell(number(entry.get("error_rate")), entry.get("n"),
-                                                    number(reported.get(target, {}).get(f"{attack}[{source}]")))
+                grid[(source, target)] = Figure(**_proportion(entry.get("error_rate"), entry.get("n"), None),
+                                                reported=number(reported.get(target, {}).get(f"{attack}[{source}]")))
                 if source not in distortion and number(entry.get(DISTORTION_FIELD)) is not None:
-                    distortion[source] = Figure(value=number(entry.get(DISTORTION_FIELD)))
+                    n = entry.get("n")  # a mean over the source's adversarial examples: no proportion, no interval
+                    distortion[source] = Figure(value=number(entry.get(DISTORTION_FIELD)), n=n if isinstance(n, int) else None)
         for source, fig in list(distortion.items()):
             paper = number(reported.get(source, {}).get(f"{attack}.{DISTORTION_FIELD}"))
-            distortion[source] = Figure(value=fig.value, reported=paper)
+            distortion[source] = Figure(value=fig.value, n=fig.n, reported=paper)
         out.append(Transfer(attack, str(info.get("label") or attack), tuple(sources), tuple(by_target), grid,
                             distortion or None))
     return out

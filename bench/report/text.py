@@ -7,6 +7,7 @@ from typing import Any
 
 from bench.report.flags import short_flag
 from bench.report.model import Column, Figure, Headline, Report, Row, Transfer
+from bench.stats import LEVEL
 
 MISSING = "—"
 FLAG = "⚠"
@@ -28,10 +29,18 @@ def digits(n: int | None) -> int:
 def interval_digits(n: int | None) -> int:
     """Decimals of an interval's bounds: enough that a bound never rounds onto the value.
 
-    Two below n = 1,000 (0/100's upper bound is 0.036), three from 1,000 (0/1,000's is 0.0037,
-    which two decimals would print as a [0.00, 0.00] that claims no uncertainty at all), four on
-    the whole test set."""
-    return 4 if digits(n) == 4 else 3 if n is not None and n >= 1_000 else 2
+    The closest a 95% bound ever lies to its value is 0 of n's upper bound (n of n's lower one, the
+    same distance), 1 - 0.025^(1/n), about 3.7/n; the decimals are the fewest (at least two) that
+    keep it off the value: two up to n = 735 (0/100's bound is 0.036), three from 736 (0/817's is
+    0.0045, which two decimals would print as a [0.00, 0.00] that claims no uncertainty at all),
+    four from 7,376."""
+    if n is None or n <= 0:
+        return 2
+    edge = 1 - ((1 - LEVEL) / 2) ** (1 / n)
+    d = 2
+    while 0.5 * 10 ** -d > edge:
+        d += 1
+    return d
 
 
 def interval_text(fig: Figure) -> str:
@@ -135,17 +144,15 @@ def timing_grid(report: Report, columns: list[Column]) -> Grid:
 
 
 def transfer_grid(transfer: Transfer) -> Grid:
-    """Error rates, rows = sources; n in the cell only when it varies."""
+    """Error rates with their intervals, rows = sources; n said once: in the title when every
+    figure shares it, else after the source (its adversarial examples), else in the cell."""
     common = transfer.common_n
     header = ["source \\ target", *transfer.targets] + ([] if transfer.distortion is None else [DISTORTION])
     rows = []
     for source in transfer.sources:
-        texts = [source]
-        for target in transfer.targets:
-            cell = transfer.cell(source, target)
-            notes = ([] if cell.reported is None else [f"paper {cell.reported:g}"]) + \
-                ([] if common is not None or cell.n is None else [f"n={cell.n}"])
-            texts.append(fmt(cell.error_rate) + (f" ({', '.join(notes)})" if notes else ""))
+        row_n = None if common is not None else transfer.row_n(source)
+        texts = [source if row_n is None else f"{source} (n={row_n})"]
+        texts += [value_text(transfer.cell(source, t), show_n=common is None and row_n is None) for t in transfer.targets]
         if transfer.distortion is not None:
             fig = transfer.distortion.get(source, Figure())
             texts.append(fmt(fig.value) + ("" if fig.reported is None else f" (paper {fig.reported:g})"))

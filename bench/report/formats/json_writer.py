@@ -47,8 +47,10 @@ def _transfer(t: Transfer) -> dict[str, Any]:
         "label": t.label,
         "sources": list(t.sources),
         "targets": list(t.targets),
-        "error_rate": [[t.cell(s, g).error_rate for g in t.targets] for s in t.sources],
+        "error_rate": [[t.cell(s, g).value for g in t.targets] for s in t.sources],
         "n": [[t.cell(s, g).n for g in t.targets] for s in t.sources],
+        "lo": [[t.cell(s, g).lo for g in t.targets] for s in t.sources],
+        "hi": [[t.cell(s, g).hi for g in t.targets] for s in t.sources],
     }
 
 
