@@ -17,6 +17,7 @@ from bench.attacks.kinds.lbfgs import lbfgs_attack, target_labels
 from bench.attacks.kinds.transfer import amplify, rms
 from bench.models.base import Classifier
 from bench.models.szegedy import build
+from bench.stats import clopper_pearson
 from bench.train.trainer import _subset_indices
 
 REPO = Path(__file__).resolve().parents[1]
@@ -269,7 +270,9 @@ def test_extra_columns_and_transfer_paper_values(tmp_path: Path, monkeypatch: py
     assert row.figure("benign.error").value == pytest.approx(0.1) and row.figure("benign.error").reported == 0.074
     assert row.figure("lb.av_min_distortion").value == 0.03 and row.figure("lb.av_min_distortion").reported == 0.062
     text = markdown_text(out)
-    assert "0.100 (paper 0.074, n=100)" in text or "0.100 (paper 0.074)" in text
+    assert "0.100 [0.05, 0.18] (paper 0.074)" in text  # 1 - a proportion of 100 is one: 10 errors, their interval
+    assert (row.figure("benign.error").lo, row.figure("benign.error").hi) == pytest.approx(clopper_pearson(10, 100))
+    assert row.figure("lb.av_min_distortion").lo is None  # a mean distortion: no proportion, no interval
     assert "| Gaussian noise std=0.1 | 0.020 (paper 0.05)           | 0.070 " in text  # 0.02 of 10: no proportion
     assert "| A                      | 1.000 [0.69, 1.00] (paper 1) | 0.030 (paper 0.062) |" in text
 

@@ -198,9 +198,14 @@ def _row(store: ResultsStore, model: str, cells: dict[str, dict[str, Any]], colu
                                       wall_time_s=number(cell.get("wall_time_s")), examples_per_s=number(cell.get("examples_per_s")))
         elif col.role == "extra":
             cell = cells.get(col.attack, {})
-            value = (None if number(cell.get("value")) is None else 1.0 - float(cell["value"])) if col.field == "error" \
-                else number((cell.get("extra") or {}).get(col.field))
-            figures[col.key] = Figure(value=value, n=cell.get("n") if cell else None, reported=reported)
+            if col.field == "error":  # 1 - a proportion: a proportion of the same n, with its interval
+                value, count = number(cell.get("value")), cell.get("count")
+                figures[col.key] = Figure(**_proportion(None if value is None else 1.0 - value, cell.get("n"),
+                                                        cell["n"] - count if isinstance(count, int) and isinstance(cell.get("n"), int) else None),
+                                          reported=reported)
+            else:  # a mean or median of the cell's examples: its n, no interval
+                figures[col.key] = Figure(value=number((cell.get("extra") or {}).get(col.field)),
+                                          n=cell.get("n") if cell else None, reported=reported)
         else:
             done = all(a in cells for a in col.attacks)
             result = worst_case_for_model(store.root, model, list(col.attacks)) if done else {}

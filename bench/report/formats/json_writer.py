@@ -26,6 +26,9 @@ def _model(report: Report, row: Row) -> dict[str, Any]:
         "flags": list(row.flags),
         "cells": {c.attack: {"label": c.label, **_figure(row.figure(c.key), True)} for c in report.of_role("attack")},
     }
+    extra = report.of_role("extra")
+    if extra:  # derived columns (test error, mean distortions), keyed <attack>.<field> as on the cards
+        out["extra"] = {c.key: {"label": c.label, **_figure(row.figure(c.key), False)} for c in extra}
     worst: list[Column] = report.worst_columns
     if worst:
         out["worst_case"] = _figure(row.figure(worst[0].key), False) if _single(report) else \
