@@ -4,6 +4,8 @@ one-line errors."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import yaml
 
 from bench.blindspots.encodings import ENCODINGS, make
 from bench.cli import main
+from bench.stats import clopper_pearson
 
 SCALED = [name for name, cls in ENCODINGS.items() if cls.scaled]
 K = 10
@@ -180,6 +183,13 @@ def test_runner_resumes_cells(tmp_path: Path, mnist_dir: Path, capsys: pytest.Ca
     header = (out / "table.md").read_text().split("\n| Truth signal")[1].split("\n")[0]
     assert [h.strip() for h in header.split("|")][1:] == ["Scale", "GaussianNB", "Dec. Tree", "Best non-conv", "Best model", "Decodable", ""]
     assert "<table>" in (out / "table.html").read_text() and (out / "table.csv").read_text().count("\n") == 5
+    # every accuracy has its interval: in the JSON and CSV each one, in the Markdown the widest
+    lo, hi = table["rows"][1]["interval"]["injected"]["decision_tree"]
+    assert (lo, hi) == pytest.approx(clopper_pearson(200, 200), abs=1e-6)  # 1.0 of n_test = 200
+    rows = list(csv.DictReader(io.StringIO((out / "table.csv").read_text())))
+    assert all(float(r["injected_lo"]) <= float(r["injected_accuracy"]) <= float(r["injected_hi"]) for r in rows)
+    widest = max((b - a) / 2 for r in table["rows"] for w in ("injected", "clean") for a, b in r["interval"][w].values())
+    assert f"interval is at most +-{100 * widest:.1f} points" in (out / "table.md").read_text()
 
     # a cell lost to a kill (never written) and one half-written by another tool are recomputed
     (out / "cells/one_pixel/0.01/decision_tree.json").unlink()

@@ -23,6 +23,7 @@ from bench.blindspots.models import TITLES
 from bench.blindspots.runner import cell_config, cell_path, read_cell, rows
 from bench.blindspots.suite import BlindSpotSuite, config_digest
 from bench.results import atomic_write_text
+from bench.stats import proportion_interval
 
 FIGURE = "examples.png"
 
@@ -58,6 +59,26 @@ def table(suite: BlindSpotSuite) -> list[dict[str, Any]]:
     return out
 
 
+def _interval(acc: float | None, n: int | None) -> list[float] | None:
+    """The 95% Clopper-Pearson interval of an accuracy of n test images (None when missing)."""
+    ci = proportion_interval(acc, n)
+    return None if ci is None else [round(ci[0], 6), round(ci[1], 6)]
+
+
+def _with_intervals(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each record with ``interval``: {injected|clean: {model: [lo, hi]}} of its accuracies."""
+    return [{**r, "interval": {w: {m: _interval(a, r["n_test"]) for m, a in r[w].items()} for w in ("injected", "clean")}}
+            for r in recs]
+
+
+def widest_half_width(recs: list[dict[str, Any]]) -> float | None:
+    """The largest half-width of any accuracy's interval in the table: one number the Markdown
+    states instead of an interval beside each of its ~400 figures."""
+    widths = [(ci[1] - ci[0]) / 2 for r in _with_intervals(recs) for w in ("injected", "clean")
+              for ci in r["interval"][w].values() if ci is not None]
+    return max(widths) if widths else None
+
+
 def _pct(v: float | None, error: str | None = None) -> str:
     if error:
         return "fails"
@@ -84,12 +105,22 @@ def _wall_times(suite: BlindSpotSuite, recs: list[dict[str, Any]]) -> dict[str, 
     return {m: round(sum(r["wall_time_s"].get(m, 0.0) for r in recs), 1) for m in suite.models}
 
 
+def _precision(recs: list[dict[str, Any]]) -> str:
+    """The sentence on the figures' sampling error."""
+    widest = widest_half_width(recs)
+    if widest is None:
+        return ""
+    return (f" Each accuracy's 95% (Clopper-Pearson) interval is at most +-{100 * widest:.1f} points (table.csv and "
+            "table.json give each one).")
+
+
 def markdown(suite: BlindSpotSuite, recs: list[dict[str, Any]]) -> str:
     n_train = next((r["n_train"] for r in recs if r["n_train"]), None)
     n_test = next((r["n_test"] for r in recs if r["n_test"]), None)
     lines = [f"# {suite.name}: blind spots (Hoffer, Fine & Soudry, Table 1 layout)", "",
              f"{suite.dataset}: models trained on {n_train or '?'} injected training images ({suite.fraction:g} of the "
-             f"training set, seed {suite.seed}); accuracy on {n_test or '?'} test images carrying the same signal. "
+             f"training set, seed {suite.seed}); accuracy on n = {n_test or '?'} test images carrying the same signal."
+             f"{_precision(recs)} "
              "Best non-conv: the best model other than the conv net. Decodable: the fraction of injected test images "
              "from which the encoding's own rule reads the label (the signal survived clipping).", ""]
     lines.append(tabulate(*reversed(_grid(suite, recs, "injected")), tablefmt="github"))
@@ -117,20 +148,22 @@ def markdown(suite: BlindSpotSuite, recs: list[dict[str, Any]]) -> str:
 
 def records_json(suite: BlindSpotSuite, recs: list[dict[str, Any]]) -> str:
     return json.dumps({"suite": suite.name, "version": suite.version, "dataset": suite.dataset, "fraction": suite.fraction,
-                       "seed": suite.seed, "models": suite.models, "rows": recs,
+                       "seed": suite.seed, "models": suite.models, "rows": _with_intervals(recs),
                        "wall_time_s": _wall_times(suite, recs)}, indent=1, sort_keys=True) + "\n"
 
 
 def records_csv(suite: BlindSpotSuite, recs: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["signal", "encoding", "scale", "model", "injected_accuracy", "clean_accuracy", "error", "wall_time_s",
-                "n_train", "n_test", "decodable_test", "best_non_conv"])
-    for r in recs:
+    w.writerow(["signal", "encoding", "scale", "model", "injected_accuracy", "injected_lo", "injected_hi", "clean_accuracy",
+                "clean_lo", "clean_hi", "error", "wall_time_s", "n_train", "n_test", "decodable_test", "best_non_conv"])
+    for r in _with_intervals(recs):
         for m in suite.models:
+            ci = {w: r["interval"][w].get(m) or [None, None] for w in ("injected", "clean")}
             w.writerow([r["signal"], r["encoding"], "" if r["scale"] is None else r["scale"], m, _csv(r["injected"][m]),
-                        _csv(r["clean"][m]), r["errors"].get(m, ""), _csv(r["wall_time_s"].get(m)), _csv(r["n_train"]),
-                        _csv(r["n_test"]), _csv(r["decodable_test"]), r["best_non_conv"]["model"] or ""])
+                        *map(_csv, ci["injected"]), _csv(r["clean"][m]), *map(_csv, ci["clean"]), r["errors"].get(m, ""),
+                        _csv(r["wall_time_s"].get(m)), _csv(r["n_train"]), _csv(r["n_test"]), _csv(r["decodable_test"]),
+                        r["best_non_conv"]["model"] or ""])
     return buf.getvalue()
 
 
@@ -143,6 +176,7 @@ def records_html(suite: BlindSpotSuite, recs: list[dict[str, Any]]) -> str:
              "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}</style></head><body>",
              f"<h1>{html.escape(suite.name)}: blind spots</h1>",
+             f"<p>{html.escape(_precision(recs).strip())}</p>",
              "<h2>Accuracy on the injected test set</h2>", tabulate(*reversed(_grid(suite, recs, "injected")), tablefmt="html"),
              "<h2>Accuracy on the clean test set</h2>", tabulate(*reversed(_grid(suite, recs, "clean")), tablefmt="html"),
              "<h2>Wall time per model</h2>",
