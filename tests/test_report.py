@@ -543,3 +543,17 @@ def test_interval_bounds_never_round_onto_their_value() -> None:
         assert f"{hi:.{d}f}" != f"{0:.{d}f}" and f"{lo:.{d}f}" != f"{1:.{d}f}", n
         assert d == 2 or f"{clopper_pearson(0, n)[1]:.{d - 1}f}" == f"{0:.{d - 1}f}", n  # the fewest that do
     assert interval_text(Figure(value=1.0, n=817, count=817, lo=clopper_pearson(817, 817)[0], hi=1.0)) == " [0.995, 1.000]"
+
+
+def test_extra_columns_that_are_proportions_carry_intervals_and_means_do_not() -> None:
+    """A cascade's "robust after <member>" and a test error are proportions of the cell's n (the kind
+    declares which fields are, ``AttackKind.proportion_fields``); a mean distortion is not."""
+    from bench.report.reading import _is_proportion
+
+    assert _is_proportion("cascade", "robust_after APGD-CE") and _is_proportion("benign", "error")
+    assert not _is_proportion("lbfgs", "av_min_distortion") and not _is_proportion("cascade", "median_l2_fooled")
+    assert not _is_proportion("no-such-kind", "robust_after X")
+    committed = Path(__file__).resolve().parent.parent / "results" / "mnist_robust"
+    fig = build(committed).row("MadrySmall").figure("cascade_e03.robust_after APGD-CE")
+    count = round(fig.value * fig.n)
+    assert fig.n == 1000 and (fig.lo, fig.hi) == pytest.approx(clopper_pearson(count, 1000))

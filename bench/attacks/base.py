@@ -72,6 +72,9 @@ class AttackKind:
     # cell or gallery reads them; a cell of 1,000 MNIST images is 3.1 MB): re-run it to get them.
     keeps_images: ClassVar[bool] = True
     backend_op: ClassVar[str] = ""  # the backends' operation it runs (pgd, cw_l2); validation asks them
+    # Prefixes of the cell's ``extra`` fields that are proportions of its n (the cascade's
+    # "robust_after <member>"): a leaderboard column of one gets its interval like the cell's value.
+    proportion_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

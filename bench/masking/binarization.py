@@ -20,7 +20,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 
 from bench.models.base import Classifier
 
@@ -105,6 +104,8 @@ def readout_for(model: Classifier, x: torch.Tensor, eps: float, n_inner: int, ge
     with torch.no_grad():
         f = feature_map(model, features)(torch.cat([inner, boundary]).to(device)).cpu().double().numpy()
     labels = np.r_[np.zeros(len(inner)), np.ones(1)]
+    from sklearn.linear_model import LogisticRegression  # imported here: ~1 s that every command listing kinds would pay
+
     clf = LogisticRegression(C=1e4, class_weight="balanced", max_iter=5000)
     clf.fit(f, labels)
     if not (clf.predict(f) == labels).all():

@@ -65,6 +65,7 @@ class Column:
     threat: Threat | None = None
     role: str = "attack"  # attack | extra | worst
     field: str = ""  # extra columns: a key of the cell's ``extra``, or ``error`` (1 - value)
+    proportion: bool = False  # extra columns: the field is a proportion of the cell's n (it has an interval)
     eps: str = ""  # worst-case columns: the eps group ("" for the list form)
     attacks: tuple[str, ...] = ()  # worst-case columns: every attack the example must survive
 

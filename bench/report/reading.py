@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from bench.attacks import KINDS, get_kind
 from bench.audit import describe, read_audits
+from bench.errors import BenchError
 from bench.report.flags import current_audits, model_flags
 from bench.report.model import WORST, Column, Figure, Headline, Report, Row, Threat, Transfer, number
 from bench.results import ResultsStore
@@ -150,8 +151,20 @@ def _extra_columns(spec: Any, attacks: Attacks) -> list[Column]:
     for entry in spec or []:
         attack, fld = str(entry["attack"]), str(entry["field"])
         info = attacks.get(attack, {})
-        out.append(Column(f"{attack}.{fld}", str(entry.get("label") or fld), attack, "", _threat(info), "extra", fld))
+        out.append(Column(f"{attack}.{fld}", str(entry.get("label") or fld), attack, "", _threat(info), "extra", fld,
+                          proportion=_is_proportion(info.get("kind"), fld)))
     return out
+
+
+def _is_proportion(kind: Any, field: str) -> bool:
+    """``error`` (1 - a proportion) and the fields the kind declares proportions of its n
+    (``AttackKind.proportion_fields``); means and medians are not."""
+    if field == "error":
+        return True
+    if kind not in KINDS:  # a kind this version of bench does not know: no interval claimed
+        return False
+    prefixes = get_kind(str(kind)).proportion_fields
+    return any(field.startswith(p) for p in prefixes)
 
 
 def _worst_columns(spec: Any, attacks: Attacks) -> list[Column]:
@@ -202,6 +215,9 @@ def _row(store: ResultsStore, model: str, cells: dict[str, dict[str, Any]], colu
                 value, count = number(cell.get("value")), cell.get("count")
                 figures[col.key] = Figure(**_proportion(None if value is None else 1.0 - value, cell.get("n"),
                                                         cell["n"] - count if isinstance(count, int) and isinstance(cell.get("n"), int) else None),
+                                          reported=reported)
+            elif col.proportion:
+                figures[col.key] = Figure(**_proportion((cell.get("extra") or {}).get(col.field), cell.get("n"), None),
                                           reported=reported)
             else:  # a mean or median of the cell's examples: its n, no interval
                 figures[col.key] = Figure(value=number((cell.get("extra") or {}).get(col.field)),

@@ -170,6 +170,7 @@ def _resume(stages: Any, count: int, shape: torch.Size) -> tuple[int, torch.Tens
 @register
 class Cascade(AttackKind):
     name = "cascade"
+    proportion_fields = ("robust_after ",)
     description = "attacks in sequence, each on the examples still robust (AutoAttack's protocol; presets, adaptive attacks)"
     params = {
         "eps": Param(float, 0.3, unit_interval_open_closed, "L-inf budget of every member"),
