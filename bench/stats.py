@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import beta, hypergeom
+from scipy.stats import beta, hypergeom, quantile_test, ttest_1samp
 
 LEVEL = 0.95
 
@@ -50,3 +50,21 @@ def sampled_count_interval(hits: int, sampled: int, population: int, level: floa
     at_least = hypergeom.sf(hits - 1, population, possible, sampled)  # P(>= hits seen | total)
     at_most = hypergeom.cdf(hits, population, possible, sampled)  # P(<= hits seen | total)
     return int(possible[at_least > alpha / 2].min()), int(possible[at_most > alpha / 2].max())
+
+
+def statistic_interval(statistic: str, values: np.ndarray, level: float = LEVEL) -> tuple[float, float] | None:
+    """The 95% interval of a mean (Student's t) or a median (distribution-free, from the order
+    statistics: scipy's quantile test) of per-example values, e.g. the distortions of an attack's
+    successes; None with fewer than two values or an unknown statistic."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        return None
+    if statistic == "mean":
+        ci = ttest_1samp(x, 0.0).confidence_interval(level)
+    elif statistic == "median":
+        ci = quantile_test(x, q=float(np.median(x)), p=0.5).confidence_interval(level)
+    else:
+        return None
+    lo, hi = float(ci.low), float(ci.high)
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None

@@ -557,3 +557,26 @@ def test_extra_columns_that_are_proportions_carry_intervals_and_means_do_not() -
     fig = build(committed).row("MadrySmall").figure("cascade_e03.robust_after APGD-CE")
     count = round(fig.value * fig.n)
     assert fig.n == 1000 and (fig.lo, fig.hi) == pytest.approx(clopper_pearson(count, 1000))
+
+
+def test_a_mean_or_median_distortion_carries_its_n_and_interval_from_the_stored_norms() -> None:
+    """szegedy_mnist's L-BFGS av_min_distortion is a mean over the verified breaks (198 of AE400-10's
+    200 examples), its median L2 a median: each gets the n it summarises and a t or order-statistic
+    interval computed from the cell's l2 tensor, and gives its stored value back."""
+    import torch
+
+    from bench.results import ResultsStore
+    from bench.stats import statistic_interval
+
+    committed = Path(__file__).resolve().parent.parent / "results" / "szegedy_mnist"
+    row = build(committed).row("AE400-10")
+    t = ResultsStore(committed).read_tensors("AE400-10", "lbfgs")
+    fooled = (t["ref_correct"] & ~t["robust"]).numpy()
+    dist = t["l2"].double().numpy()[fooled] / 28
+    mean = row.figure("lbfgs.av_min_distortion")
+    assert mean.n == int(fooled.sum()) == 198 and mean.statistic == "mean"
+    assert mean.value == pytest.approx(dist.mean(), rel=1e-6)
+    assert (mean.lo, mean.hi) == pytest.approx(statistic_interval("mean", dist)) and mean.lo < mean.value < mean.hi
+    median = row.figure("lbfgs.median_l2_fooled")
+    assert median.statistic == "median" and median.lo <= median.value <= median.hi
+    assert median.value == pytest.approx(float(t["l2"][torch.from_numpy(fooled)].median()), rel=1e-6)  # torch's: the lower middle

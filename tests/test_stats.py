@@ -69,3 +69,19 @@ def test_sampled_count_interval_is_exact_for_a_whole_population_and_tighter_than
     assert sampled_count_interval(0, 0, 12) == (0, 12)  # nothing sampled: anything is possible
     with pytest.raises(ValueError):
         sampled_count_interval(3, 2, 10)
+
+
+def test_statistic_intervals_of_a_mean_and_a_median() -> None:
+    import numpy as np
+    from scipy.stats import t
+
+    from bench.stats import statistic_interval
+
+    x = np.array([0.1, 0.4, 0.2, 0.3, 0.5, 0.25, 0.35])
+    half = t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    assert statistic_interval("mean", x) == pytest.approx((x.mean() - half, x.mean() + half))
+    # the median of 1..20: the 95% order-statistic interval is (x_(6), x_(15)): P(6 <= B(20, .5) <= 14) >= 0.95
+    lo, hi = statistic_interval("median", np.arange(1.0, 21.0))
+    assert (lo, hi) == (6.0, 15.0)
+    assert statistic_interval("mean", np.array([1.0])) is None and statistic_interval("mode", x) is None
+    assert statistic_interval("mean", np.array([1.0, float("nan"), 2.0, 3.0])) is not None  # non-finite values dropped

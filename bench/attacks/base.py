@@ -76,6 +76,16 @@ class AttackKind:
     # "robust_after <member>"): a leaderboard column of one gets its interval like the cell's value.
     proportion_fields: ClassVar[tuple[str, ...]] = ()
 
+    def statistic_sample(self, field: str, tensors: dict[str, torch.Tensor]) -> tuple[str, torch.Tensor] | None:
+        """("mean" or "median", the per-example values) behind an ``extra`` field that summarises a
+        cell's examples, read from its stored tensors, so a leaderboard can give the figure its
+        interval; None for other fields. Here: the median distortions of the verified breaks
+        (``bench.verify.Verdict.fooled_medians``)."""
+        if field not in ("median_l2_fooled", "median_linf_fooled") or not {"robust", "ref_correct", "l2", "linf"} <= set(tensors):
+            return None
+        fooled = tensors["ref_correct"].bool() & ~tensors["robust"].bool()
+        return "median", tensors["l2" if field == "median_l2_fooled" else "linf"][fooled]
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "attack" in vars(cls):

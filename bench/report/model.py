@@ -15,8 +15,9 @@ WORST = "Worst case"
 @dataclass(frozen=True)
 class Figure:
     """One number of the report: ``value`` of ``n`` examples (``count`` of them when it is a
-    proportion), its 95% Clopper-Pearson interval ``lo``..``hi`` (None when not a proportion),
-    and the card's ``reported`` value. Missing numbers are None, never NaN."""
+    proportion), its 95% interval ``lo``..``hi`` (Clopper-Pearson for a proportion; for a mean or
+    median of per-example values, ``statistic``, the t or order-statistic one; None when there is
+    none), and the card's ``reported`` value. Missing numbers are None, never NaN."""
 
     value: float | None = None
     n: int | None = None
@@ -26,6 +27,7 @@ class Figure:
     reported: float | None = None
     wall_time_s: float | None = None
     examples_per_s: float | None = None
+    statistic: str = ""  # "mean" or "median" of per-example values; "" for a proportion
 
     @property
     def missing(self) -> bool:
@@ -66,6 +68,7 @@ class Column:
     role: str = "attack"  # attack | extra | worst
     field: str = ""  # extra columns: a key of the cell's ``extra``, or ``error`` (1 - value)
     proportion: bool = False  # extra columns: the field is a proportion of the cell's n (it has an interval)
+    kind: str = ""  # extra columns: the attack's kind (which says how its fields summarise the examples)
     eps: str = ""  # worst-case columns: the eps group ("" for the list form)
     attacks: tuple[str, ...] = ()  # worst-case columns: every attack the example must survive
 

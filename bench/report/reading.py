@@ -12,13 +12,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from bench.attacks import KINDS, get_kind
 from bench.audit import describe, read_audits
 from bench.errors import BenchError
 from bench.report.flags import current_audits, model_flags
 from bench.report.model import WORST, Column, Figure, Headline, Report, Row, Threat, Transfer, number
 from bench.results import ResultsStore
-from bench.stats import proportion_interval
+from bench.stats import proportion_interval, statistic_interval
 from bench.worst_case import worst_case_for_model
 from bench.yaml_file import YamlFileError, read_yaml
 from bench.zoo import all_cards
@@ -152,7 +155,7 @@ def _extra_columns(spec: Any, attacks: Attacks) -> list[Column]:
         attack, fld = str(entry["attack"]), str(entry["field"])
         info = attacks.get(attack, {})
         out.append(Column(f"{attack}.{fld}", str(entry.get("label") or fld), attack, "", _threat(info), "extra", fld,
-                          proportion=_is_proportion(info.get("kind"), fld)))
+                          proportion=_is_proportion(info.get("kind"), fld), kind=str(info.get("kind") or "")))
     return out
 
 
@@ -200,6 +203,30 @@ def _proportion(value: Any, n: Any, count: Any) -> dict[str, Any]:
     return {"value": value, "n": n, "count": count, "lo": ci[0] if ci else None, "hi": ci[1] if ci else None}
 
 
+def _statistic(store: ResultsStore, model: str, col: Column, value: float | None, reported: float | None) -> Figure | None:
+    """A mean or median extra field with its n (the examples it summarises) and 95% interval, from
+    the cell's stored per-example values (``AttackKind.statistic_sample``); None when the kind
+    does not say, the tensors are gone, or they do not give the stored value back (then no
+    interval is claimed)."""
+    if value is None or col.kind not in KINDS:
+        return None
+    try:
+        tensors = store.read_tensors(model, col.attack)
+    except (OSError, ValueError):
+        return None
+    sample = get_kind(col.kind).statistic_sample(col.field, tensors) if tensors else None
+    if sample is None:
+        return None
+    statistic, values = sample
+    x = values.double().numpy()
+    again = float(np.mean(x)) if statistic == "mean" else float(torch.median(values).item())
+    if len(x) == 0 or not math.isclose(again, value, rel_tol=1e-4, abs_tol=1e-7):
+        return None
+    ci = statistic_interval(statistic, x)
+    return Figure(value=value, n=len(x), lo=ci[0] if ci else None, hi=ci[1] if ci else None, reported=reported,
+                  statistic=statistic)
+
+
 def _row(store: ResultsStore, model: str, cells: dict[str, dict[str, Any]], columns: list[Column],
          paper: dict[str, Any], sha: str | None, audits: dict[str, dict[str, Any]]) -> Row:
     figures = {}
@@ -219,9 +246,10 @@ def _row(store: ResultsStore, model: str, cells: dict[str, dict[str, Any]], colu
             elif col.proportion:
                 figures[col.key] = Figure(**_proportion((cell.get("extra") or {}).get(col.field), cell.get("n"), None),
                                           reported=reported)
-            else:  # a mean or median of the cell's examples: its n, no interval
-                figures[col.key] = Figure(value=number((cell.get("extra") or {}).get(col.field)),
-                                          n=cell.get("n") if cell else None, reported=reported)
+            else:  # a mean or median of the cell's examples: its interval where the kind says from what
+                value = number((cell.get("extra") or {}).get(col.field))
+                figures[col.key] = _statistic(store, model, col, value, reported) or \
+                    Figure(value=value, n=cell.get("n") if cell else None, reported=reported)
         else:
             done = all(a in cells for a in col.attacks)
             result = worst_case_for_model(store.root, model, list(col.attacks)) if done else {}

@@ -47,7 +47,7 @@ def interval_text(fig: Figure) -> str:
     """' [0.05, 0.16]', or '' without an interval (decimals: ``interval_digits``)."""
     if not fig.has_interval:
         return ""
-    d = interval_digits(fig.n)
+    d = interval_digits(fig.n) if not fig.statistic else digits(fig.n)  # a distortion: as many as its value
     return f" [{fig.lo:.{d}f}, {fig.hi:.{d}f}]"
 
 
@@ -200,6 +200,10 @@ def legend(report: Report) -> str:
     for col in report.of_role("extra"):
         what = "1 - value" if col.field == "error" else f"extra.{col.field}"
         parts.append(f"{col.label} = {what} of {report.label_of(col.attack)}")
+    stats = {r.figure(c.key).statistic for r in report.rows for c in report.of_role("extra")} - {""}
+    if stats:
+        parts.append("the interval of a mean is Student's t, of a median the distribution-free one (order statistics), "
+                     "each over its n examples (a distortion's n: the verified breaks)")
     if report.transfers:
         parts.append("Transfer = error rate of the target on adversarial examples crafted on the source")
     if any(t.distortion is not None for t in report.transfers):
