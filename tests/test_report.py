@@ -580,3 +580,11 @@ def test_a_mean_or_median_distortion_carries_its_n_and_interval_from_the_stored_
     median = row.figure("lbfgs.median_l2_fooled")
     assert median.statistic == "median" and median.lo <= median.value <= median.hi
     assert median.value == pytest.approx(float(t["l2"][torch.from_numpy(fooled)].median()), rel=1e-6)  # torch's: the lower middle
+
+
+def test_a_transfer_rows_distortion_has_its_interval_from_the_source_cell() -> None:
+    committed = Path(__file__).resolve().parent.parent / "results" / "mnist_full"
+    (transfer,) = build(committed).transfers
+    fig = transfer.distortion["Tanh16"]
+    assert fig.statistic == "mean" and fig.n == transfer.row_n("Tanh16") == 988
+    assert fig.lo < fig.value < fig.hi and fig.hi - fig.lo < 0.01

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from bench.attacks import KINDS, get_kind
+from bench.attacks.kinds.transfer import source_distortions
 from bench.audit import describe, read_audits
 from bench.errors import BenchError
 from bench.report.flags import current_audits, model_flags
@@ -53,7 +54,7 @@ def build(results_dir: Path) -> Report:
     name = str(suite.get("name") or store.root.name)
     return Report(
         results_dir=store.root, name=name, run=run, suite=suite, columns=tuple(columns), rows=tuple(rows),
-        transfers=tuple(_transfers(cells, models, attacks, reported)),
+        transfers=tuple(_transfers(store, cells, models, attacks, reported)),
         headlines=tuple(_headlines(store, name, [r.model for r in rows])),
         origins=tuple(dict(cells[m][a].get("provenance") or {}) for m in models for a in cells[m]),
         cards={m: cards[m] for m in models if m in cards}, security_curves=_security_curves(store, models),
@@ -123,8 +124,6 @@ def _attacks(suite: dict[str, Any], cells: Cells, models: list[str]) -> Attacks:
 def matrix_layout(kind: Any) -> bool:
     """Kinds that read other cells (``after_others``, e.g. transfer) are not leaderboard columns:
     their cells render as matrices (when they carry per-source entries) or not at all."""
-    from bench.attacks import KINDS
-
     return isinstance(kind, str) and kind in KINDS and bool(KINDS.get(kind).after_others)
 
 
@@ -215,11 +214,14 @@ def _statistic(store: ResultsStore, model: str, col: Column, value: float | None
     except (OSError, ValueError):
         return None
     sample = get_kind(col.kind).statistic_sample(col.field, tensors) if tensors else None
-    if sample is None:
-        return None
-    statistic, values = sample
+    return None if sample is None else _summary_figure(*sample, value, reported)
+
+
+def _summary_figure(statistic: str, values: torch.Tensor, value: float, reported: float | None) -> Figure | None:
+    """The stored mean or median ``value`` of ``values`` with their n and 95% interval; None when
+    they do not give the stored value back (another computation: no interval is claimed)."""
     x = values.double().numpy()
-    again = float(np.mean(x)) if statistic == "mean" else float(torch.median(values).item())
+    again = float(np.mean(x)) if statistic == "mean" else float(torch.median(values).item()) if len(x) else math.nan
     if len(x) == 0 or not math.isclose(again, value, rel_tol=1e-4, abs_tol=1e-7):
         return None
     ci = statistic_interval(statistic, x)
@@ -257,9 +259,11 @@ def _row(store: ResultsStore, model: str, cells: dict[str, dict[str, Any]], colu
     return Row(model, figures, model_flags(cells, sha, audits))
 
 
-def _transfers(cells: Cells, models: list[str], attacks: Attacks, reported: dict[str, dict[str, Any]]) -> list[Transfer]:
+def _transfers(store: ResultsStore, cells: Cells, models: list[str], attacks: Attacks,
+               reported: dict[str, dict[str, Any]]) -> list[Transfer]:
     """Matrix-layout attacks whose cells carry per-source entries (``extra.sources``); card keys:
-    the target's ``<attack>[<source>]``, the source's ``<attack>.av_distortion``."""
+    the target's ``<attack>[<source>]``, the source's ``<attack>.av_distortion``. A model row's
+    distortion gets its interval from the source cell's stored norms (``source_distortions``)."""
     out = []
     for attack, info in attacks.items():
         if not matrix_layout(info.get("kind")):
@@ -281,9 +285,13 @@ def _transfers(cells: Cells, models: list[str], attacks: Attacks, reported: dict
                 if source not in distortion and number(entry.get(DISTORTION_FIELD)) is not None:
                     n = entry.get("n")  # a mean over the source's adversarial examples: no proportion, no interval
                     distortion[source] = Figure(value=number(entry.get(DISTORTION_FIELD)), n=n if isinstance(n, int) else None)
+        source_attack = next((cells[m][attack].get("params") or {} for m in by_target), {}).get("source_attack")
         for source, fig in list(distortion.items()):
             paper = number(reported.get(source, {}).get(f"{attack}.{DISTORTION_FIELD}"))
-            distortion[source] = Figure(value=fig.value, n=fig.n, reported=paper)
+            tensors = store.read_tensors(source, str(source_attack)) if source in models and source_attack else None
+            summary = (_summary_figure("mean", source_distortions(tensors), fig.value, paper)
+                       if tensors and fig.value is not None and {"ref_correct", "robust", "l2", "x_adv"} <= set(tensors) else None)
+            distortion[source] = summary or Figure(value=fig.value, n=fig.n, reported=paper)
         out.append(Transfer(attack, str(info.get("label") or attack), tuple(sources), tuple(by_target), grid,
                             distortion or None))
     return out

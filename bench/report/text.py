@@ -154,8 +154,7 @@ def transfer_grid(transfer: Transfer) -> Grid:
         texts = [source if row_n is None else f"{source} (n={row_n})"]
         texts += [value_text(transfer.cell(source, t), show_n=common is None and row_n is None) for t in transfer.targets]
         if transfer.distortion is not None:
-            fig = transfer.distortion.get(source, Figure())
-            texts.append(fmt(fig.value) + ("" if fig.reported is None else f" (paper {fig.reported:g})"))
+            texts.append(value_text(transfer.distortion.get(source, Figure())))
         rows.append(texts)
     return header, rows
 
