@@ -163,6 +163,7 @@ def test_bench_perf_end_to_end(tiny_zoo: Path, tmp_path: Path, monkeypatch: pyte
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "native" in out and "foolbox" in out and "x vs foolbox" in out
+    assert "robust acc" in out and " [0." in out  # each robust accuracy with its interval
     assert "Self CPU" in out  # the profile table
     assert len(bsz.read_cache(tmp_path / "cache" / "batch_size.json")) == 1
     assert main([*args[:-5], "--batch-size", "0"]) == 1  # a bad batch size is a one-line error
@@ -221,7 +222,8 @@ def test_bench_perf_autoattack_times_the_cascade_against_both_references(tiny_zo
     assert shipped[-2] == "-" and hundred[-1] == "-"  # a reference is not compared with itself
     for row in cascades:
         assert row[-2:] == ["0", "0"], row
-        assert 0 < float(row[2]) < 1  # the attack has work to do at this eps
+        assert 0 < float(row[2].split()[0]) < 1  # the attack has work to do at this eps
+        assert re.fullmatch(r"\d\.\d{3} \[\d\.\d\d, \d\.\d\d\]", row[2]), row[2]  # with its interval (n = 20)
 
 
 def test_cascade_floor_counts_each_members_budget_and_prints_a_floor(tiny_zoo: Path, monkeypatch: pytest.MonkeyPatch,

@@ -71,7 +71,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
     table = []
     for r in rows:
         ratios = {f"x vs {o}": f"{r.examples_per_s / by[o].examples_per_s:.2f}" for o in ("art", "foolbox") if o in by and o != r.backend}
-        table.append([r.backend, f"{r.seconds:.1f}", f"{r.examples_per_s:.2f}", f"{r.success_rate:.3f}", f"{r.robust_accuracy:.3f}",
+        table.append([r.backend, f"{r.seconds:.1f}", f"{r.examples_per_s:.2f}", f"{r.success_rate:.3f}", _with_interval(r.robust_accuracy, len(y)),
                       f"{r.passes_per_example:.1f}", f"{r.gflops:.1f}", f"{100 * r.gflops / peak:.0f}%",
                       ", ".join(f"{k} {v}" for k, v in ratios.items())])
     print(f"{args.model} / {kind} {params or '(its defaults)'} on {args.n} examples, batch {batch_size}, {device} ({threads} threads); "
@@ -145,7 +145,7 @@ def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
     table = []
     for r in rows:
         outside = [f"{int((r.robust & ~ref.robust).sum())}" if r is not ref else "-" for ref in refs]
-        table.append([r.name, f"{r.seconds:.1f}", f"{r.robust_accuracy:.3f}", *(f"{ref.seconds / r.seconds:.2f}" for ref in refs),
+        table.append([r.name, f"{r.seconds:.1f}", _with_interval(r.robust_accuracy, len(y)), *(f"{ref.seconds / r.seconds:.2f}" for ref in refs),
                       *outside])
     print(f"{args.model}, L-inf eps {args.eps}, test images {args.offset}-{args.offset + args.n - 1} (n={len(y)}), "
           f"{device} ({threads} threads)")
@@ -155,6 +155,16 @@ def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
         print(f"\n{r.name}: " + "; ".join(f"{k} ({m['backend']}) {m['time_s']:.1f}s broke {m['broke']}/{m['attempted']}"
                                          for k, m in r.members.items() if m["attempted"]))
     return 0
+
+
+def _with_interval(value: float, n: int) -> str:
+    """A robust accuracy of n examples with its 95% interval, as the leaderboards print it."""
+    from bench.report.model import Figure
+    from bench.report.text import value_text
+    from bench.stats import proportion_interval
+
+    ci = proportion_interval(value, n)
+    return value_text(Figure(value=value, n=n, lo=ci[0] if ci else None, hi=ci[1] if ci else None))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
