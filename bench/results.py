@@ -23,6 +23,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from bench.errors import BenchError
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write through a temp file and ``os.replace`` (readers never see half a file); a file that
@@ -167,8 +169,16 @@ class ResultsStore:
         return cell is not None and cell.get("config_hash") == config_hash
 
     def read_tensors(self, model: str, attack: str) -> dict[str, torch.Tensor] | None:
+        """A complete cell's per-example tensors (None without them); a damaged file is a one-line
+        error naming it, never a traceback."""
         path = self.cell_tensors(model, attack)
-        return load_file(str(path)) if path.is_file() and self.read_cell(model, attack) is not None else None
+        if not path.is_file() or self.read_cell(model, attack) is None:
+            return None
+        try:
+            return load_file(str(path))
+        except (OSError, SafetensorError) as exc:
+            raise BenchError(f"{path}: damaged ({exc}); recompute the cell: bench run SUITE --model {model} "
+                             f"--attack {attack} --force") from None
 
     def write_cell(self, model: str, attack: str, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         jpath = self.cell_json(model, attack)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
 from bench.errors import BenchError
 from bench.results import ResultsStore
@@ -67,9 +66,9 @@ def worst_case_for_model(results_dir: Path, model: str, attack_ids: list[str]) -
     per_example = {}
     for attack in attack_ids:
         path = store.cell_tensors(model, attack)
-        if not path.is_file():
+        tensors = store.read_tensors(model, attack)  # a damaged file: a one-line error naming it
+        if tensors is None:
             raise BenchError(f"{path}: missing per-example results")
-        tensors = load_file(str(path))
         missing = [key for key in ("index", "robust") if key not in tensors]
         if missing:
             raise BenchError(f"{path}: missing tensor(s) {', '.join(missing)}")

@@ -170,6 +170,20 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
         assert proc.returncode == 1 and proc.stderr.strip() == f"error: {a_file}: not a folder (--out names a results folder)"
 
 
+def test_a_damaged_tensor_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    """A cell whose .safetensors is damaged (a disk error, a bad merge) was a SafetensorError
+    traceback from the leaderboard's worst case and from bench audit."""
+    results = tmp_path / "smoke"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "results" / "mnist_smoke", results)
+    damaged = results / "cells" / "Softmax" / "pgd.safetensors"
+    damaged.write_bytes(b"garbage")
+    for args in (["leaderboard", str(results)], ["audit", str(results), "--model", "Softmax", "--attack", "pgd"]):
+        proc = subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and f"{damaged}: damaged" in proc.stderr
+
+
 @pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", b"name: x\nattacks: [\n"], ids=["not-utf8", "not-yaml"])
 def test_a_yaml_file_that_cannot_be_parsed_is_one_line_wherever_it_is_read(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes) -> None:

@@ -209,12 +209,18 @@ def _statistic(store: ResultsStore, model: str, col: Column, value: float | None
     interval is claimed)."""
     if value is None or col.kind not in KINDS:
         return None
-    try:
-        tensors = store.read_tensors(model, col.attack)
-    except (OSError, ValueError):
-        return None
+    tensors = _tensors(store, model, col.attack)
     sample = get_kind(col.kind).statistic_sample(col.field, tensors) if tensors else None
     return None if sample is None else _summary_figure(*sample, value, reported)
+
+
+def _tensors(store: ResultsStore, model: str, attack: str) -> dict[str, torch.Tensor] | None:
+    """A cell's stored per-example tensors, or None when absent or unreadable (an interval is
+    then not shown; the figure itself comes from the JSON)."""
+    try:
+        return store.read_tensors(model, attack)
+    except BenchError:
+        return None
 
 
 def _summary_figure(statistic: str, values: torch.Tensor, value: float, reported: float | None) -> Figure | None:
@@ -288,7 +294,7 @@ def _transfers(store: ResultsStore, cells: Cells, models: list[str], attacks: At
         source_attack = next((cells[m][attack].get("params") or {} for m in by_target), {}).get("source_attack")
         for source, fig in list(distortion.items()):
             paper = number(reported.get(source, {}).get(f"{attack}.{DISTORTION_FIELD}"))
-            tensors = store.read_tensors(source, str(source_attack)) if source in models and source_attack else None
+            tensors = _tensors(store, source, str(source_attack)) if source in models and source_attack else None
             summary = (_summary_figure("mean", source_distortions(tensors), fig.value, paper)
                        if tensors and fig.value is not None and {"ref_correct", "robust", "l2", "x_adv"} <= set(tensors) else None)
             distortion[source] = summary or Figure(value=fig.value, n=fig.n, reported=paper)
