@@ -103,3 +103,12 @@ def test_pages_in_headless_chromium(pages: Path, tmp_path: Path) -> None:
     if os.environ.get("BENCH_SCREENSHOTS"):
         shutil.copy(sorted_page, shots / "sorted.html")
     sorted_page.unlink()
+
+
+def test_an_error_bar_is_drawn_for_proportions_only() -> None:
+    """A median L2 of 1.3 has no [0, 1] scale: its interval stays in the text, no bar off the axis."""
+    from bench.report.html_parts import ci_bar
+    from bench.report.model import Figure
+
+    assert ci_bar(Figure(value=0.5, n=10, lo=0.2, hi=0.8)).startswith("<svg")
+    assert ci_bar(Figure(value=1.3, n=198, lo=1.18, hi=1.38, statistic="median")) == ""

@@ -58,8 +58,9 @@ CI_WIDTH, CI_HEIGHT = 80, 8
 
 
 def ci_bar(fig: Figure) -> str:
-    """The 95% interval as an error bar on [0, 1], the value as a dot ('' without an interval)."""
-    if fig.value is None or fig.lo is None or fig.hi is None:
+    """The 95% interval of a proportion as an error bar on [0, 1], the value as a dot ('' without
+    an interval, and for a mean or median distortion, which has no [0, 1] scale: its text says it)."""
+    if fig.value is None or fig.lo is None or fig.hi is None or fig.statistic:
         return ""
 
     def at(v: float) -> str:
