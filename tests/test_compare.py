@@ -42,6 +42,9 @@ def test_cli_writes_the_table_and_refuses_a_missing_folder(tmp_path: Path, capsy
     assert main(["compare", str(MNIST), str(FASHION), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert out.read_text().strip() == printed.strip() and "| Fashion-Softmax " in printed
+    assert max(map(len, printed.splitlines())) <= 120 and printed.count("| Architecture ") > 1  # split, keys repeated
+    assert main(["compare", str(MNIST), str(FASHION), "--wide"]) == 0
+    assert capsys.readouterr().out.count("| Architecture ") == 1
     assert main(["compare", str(MNIST), str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err
     assert err.strip() == f"error: no results folder: {tmp_path / 'nowhere'}"

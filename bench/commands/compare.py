@@ -9,15 +9,17 @@ from bench.errors import BenchError
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.report.compare import grid
+    from bench.report.compare import KEYS, grid
     from bench.report.formats.md_writer import table
+    from bench.report.layout import WIDTH, fit
     from bench.results import atomic_write_text
 
     folders = [Path(f) for f in args.results]
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
         raise BenchError(f"no results folder: {', '.join(missing)}")
-    out = table(grid(folders))
+    whole = grid(folders)
+    out = table(whole) if args.wide else "\n\n".join(table(part) for part in fit(whole, WIDTH, keys=KEYS))
     print(out)
     if args.out:
         atomic_write_text(Path(args.out), out + "\n")
@@ -29,4 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "(a model beside the cards whose variant_of names it)")
     p.add_argument("results", nargs="+", help="results folders (e.g. results/mnist_adaptive results/fashion_robust)")
     p.add_argument("--out", default=None, help="also write the Markdown table to this file")
+    p.add_argument("--wide", action="store_true", help="one table, however wide (default: tables of at most 120 "
+                                                       "characters, each repeating Architecture, Results and Model)")
     p.set_defaults(func=cmd_compare)

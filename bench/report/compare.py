@@ -14,6 +14,9 @@ from bench.report.reading import build
 from bench.zoo import all_cards
 
 
+KEYS = 3  # Architecture, Results, Model: the columns that name a row, repeated when the table is split
+
+
 @dataclass(frozen=True)
 class Entry:
     """One model of one results folder: clean accuracy and worst case per eps."""

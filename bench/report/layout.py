@@ -56,23 +56,23 @@ def table_width(grid: Grid) -> int:
     return sum(widths) + 3 * len(widths) + 1
 
 
-def fit(grid: Grid, width: int = WIDTH) -> list[Grid]:
+def fit(grid: Grid, width: int = WIDTH, keys: int = 1) -> list[Grid]:
     """The grid split by columns into grids no wider than ``width`` where the columns allow it;
-    each repeats the first (Model) column."""
+    each repeats the first ``keys`` columns (the Model column; `bench compare`'s three)."""
     header, rows = grid
     parts: list[list[int]] = []
-    for i in range(1, len(header)):
+    for i in range(keys, len(header)):
         candidate = (parts[-1] if parts else []) + [i]
-        if parts and table_width(_take(grid, candidate)) <= width:
+        if parts and table_width(_take(grid, candidate, keys)) <= width:
             parts[-1] = candidate
         else:
             parts.append([i])
-    return [_take(grid, part) for part in parts] or [grid]
+    return [_take(grid, part, keys) for part in parts] or [grid]
 
 
-def _take(grid: Grid, columns: list[int]) -> Grid:
+def _take(grid: Grid, columns: list[int], keys: int = 1) -> Grid:
     header, rows = grid
-    keep = [0, *columns]
+    keep = [*range(keys), *columns]
     return [header[i] for i in keep], [[row[i] for i in keep] for row in rows]
 
 
