@@ -5,8 +5,9 @@ stronger, costlier member list (default: the ``beyond`` preset of ``bench.attack
 on ``k`` of the cell's ``R`` robust examples, drawn without replacement from a recorded seed, and
 verifies every break on the model itself. From ``b`` breaks it estimates how far the cell's figure
 overstates robustness, ``(R/n) * b/k`` with the exact interval of a sample drawn without
-replacement (hypergeometric; exact when ``k = R``), and states the verified bound ``(R - b)/n``. Auditing a sample costs ``k/R`` of auditing the whole cell, which on
-the code models would take tens of core-hours per cell.
+replacement (hypergeometric; no interval left when ``k = R``), and states the verified bound
+``(R - b)/n``. Auditing a sample costs ``k/R`` of auditing the whole cell, which on the code models
+would take tens of core-hours per cell.
 
 Written to ``ResultsStore.audit_json`` (``<results>/audits/<model>/<attack>.json``); the
 leaderboard flags a cell whose audit broke an example (``bench.report.flags.audit_flags``).

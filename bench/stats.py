@@ -1,5 +1,7 @@
 """Confidence intervals of the harness's figures: a robust accuracy is a binomial proportion
-(count of n examples), so every figure carries its exact Clopper-Pearson interval."""
+(count of n examples), so it carries its exact Clopper-Pearson interval; an audit's sample is drawn
+without replacement from a finite set (the hypergeometric interval); a mean or median distortion
+has Student's t or the order-statistic interval (scipy's tests)."""
 
 from __future__ import annotations
 
