@@ -67,7 +67,6 @@ class Column:
     threat: Threat | None = None
     role: str = "attack"  # attack | extra | worst
     field: str = ""  # extra columns: a key of the cell's ``extra``, or ``error`` (1 - value)
-    proportion: bool = False  # extra columns: the field is a proportion of the cell's n (it has an interval)
     kind: str = ""  # extra columns: the attack's kind (which says how its fields summarise the examples)
     eps: str = ""  # worst-case columns: the eps group ("" for the list form)
     attacks: tuple[str, ...] = ()  # worst-case columns: every attack the example must survive

@@ -154,7 +154,7 @@ def _extra_columns(spec: Any, attacks: Attacks) -> list[Column]:
         attack, fld = str(entry["attack"]), str(entry["field"])
         info = attacks.get(attack, {})
         out.append(Column(f"{attack}.{fld}", str(entry.get("label") or fld), attack, "", _threat(info), "extra", fld,
-                          proportion=_is_proportion(info.get("kind"), fld), kind=str(info.get("kind") or "")))
+                          kind=str(info.get("kind") or "")))
     return out
 
 
@@ -251,7 +251,7 @@ def _row(store: ResultsStore, model: str, cells: dict[str, dict[str, Any]], colu
                 figures[col.key] = Figure(**_proportion(None if value is None else 1.0 - value, cell.get("n"),
                                                         cell["n"] - count if isinstance(count, int) and isinstance(cell.get("n"), int) else None),
                                           reported=reported)
-            elif col.proportion:
+            elif _is_proportion(col.kind, col.field):
                 figures[col.key] = Figure(**_proportion((cell.get("extra") or {}).get(col.field), cell.get("n"), None),
                                           reported=reported)
             else:  # a mean or median of the cell's examples: its interval where the kind says from what
