@@ -33,10 +33,22 @@ def worst_case(per_example: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> 
     """(accuracy, robust_count, n) over the examples every attack saw.
 
     ``per_example`` maps attack id -> (index int tensor, robust bool tensor), one entry per
-    example. Exact integer counting: an index present in all k attacks appears k times in the
-    concatenated indices (indices are unique per attack), and is robust everywhere iff it also
-    appears k times among the robust indices. Accuracy is NaN when no example is shared.
+    example. Accuracy is NaN when no example is shared.
     """
+    shared, robust = shared_and_robust(per_example)
+    return _accuracy(robust.numel(), shared.numel()), robust.numel(), shared.numel()
+
+
+def _accuracy(count: int, n: int) -> float:
+    return count / n if n else float("nan")
+
+
+def shared_and_robust(per_example: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the example indices every attack saw, those of them every attack left robust), sorted.
+
+    Exact integer counting: an index present in all k attacks appears k times in the concatenated
+    indices (indices are unique per attack), and is robust everywhere iff it also appears k times
+    among the robust indices."""
     if not per_example:
         raise ValueError("worst_case needs at least one attack")
     indices, robust_indices = [], []
@@ -49,15 +61,13 @@ def worst_case(per_example: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> 
         indices.append(index)
         robust_indices.append(index[robust])
     k = len(per_example)
-    n = _present_in_all(torch.cat(indices), k)
-    robust_count = _present_in_all(torch.cat(robust_indices), k)
-    return (robust_count / n if n else float("nan")), robust_count, n
+    return _present_in_all(torch.cat(indices), k), _present_in_all(torch.cat(robust_indices), k)
 
 
-def _present_in_all(values: torch.Tensor, k: int) -> int:
-    """How many distinct values occur exactly k times (once per attack)."""
-    _, counts = torch.unique(values, return_counts=True)
-    return int((counts == k).sum())
+def _present_in_all(values: torch.Tensor, k: int) -> torch.Tensor:
+    """The distinct values that occur exactly k times (once per attack)."""
+    unique, counts = torch.unique(values, return_counts=True)
+    return unique[counts == k]
 
 
 def worst_case_for_model(results_dir: Path, model: str, attack_ids: list[str]) -> dict[str, Any]:
@@ -73,5 +83,6 @@ def worst_case_for_model(results_dir: Path, model: str, attack_ids: list[str]) -
         if missing:
             raise BenchError(f"{path}: missing tensor(s) {', '.join(missing)}")
         per_example[attack] = (tensors["index"], tensors["robust"])
-    value, count, n = worst_case(per_example)
-    return {"model": model, "attacks": list(attack_ids), "value": value, "count": count, "n": n}
+    shared, robust = shared_and_robust(per_example)
+    return {"model": model, "attacks": list(attack_ids), "value": _accuracy(robust.numel(), shared.numel()),
+            "count": robust.numel(), "n": shared.numel(), "robust_index": robust.tolist()}

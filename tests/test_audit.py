@@ -3,6 +3,8 @@ estimate of how far the cell overstates robustness, the leaderboard flag, resume
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from bench.attacks import get_kind
 from bench.audit import audit_path, carry_over, describe, estimate, run_audit, sample_robust
 from bench.cli import main
 from bench.errors import BenchError
+from bench.results import ResultsStore
 from bench.stats import clopper_pearson, sampled_count_interval
 
 ARGS = ["--device", "cpu", "--no-progress"]
@@ -185,3 +188,44 @@ def test_bad_audits_are_one_line_errors(tiny_zoo: Path, tmp_path: Path) -> None:
         assert info.value.code == 2
     with pytest.raises(BenchError, match="missing.json: no such complete cell"):
         run_audit(results, "tiny-linear", "missing", sample=10)
+
+
+def test_an_audits_verified_breaks_bound_the_figure_and_the_worst_case_beside_it(
+        tiny_zoo: Path, tmp_path: Path) -> None:
+    """Each figure an audit's breaks touch reads '<value> [lo, hi] ≤<bound>': the cell's own count
+    less the breaks, and a worst case's count less only the breaks it still counts robust (an
+    example another attack of the worst case already broke is not taken off twice)."""
+    path = weak_suite(tmp_path)
+    suite = yaml.safe_load(path.read_text())
+    suite["attacks"].append({"id": "other", "kind": "pgd_linf", "backend": "native",
+                             "params": {"eps": 0.04, "steps": 5, "step_size": 0.01, "random_start": False}})
+    suite["leaderboard"] = {"worst_case": ["weak", "other"]}
+    suite["outputs"]["formats"] = ["md", "json", "csv"]
+    path.write_text(yaml.safe_dump(suite))
+    assert main(["run", str(path), *ARGS]) == 0
+    results = tmp_path / "weak"
+    assert main(["audit", str(results), "--model", "tiny-linear", "--attack", "weak", "--sample", "all", *ARGS]) == 0
+    audit = json.loads(audit_path(results, "tiny-linear", "weak").read_text())
+    store = ResultsStore(results)
+    weak, other = (store.read_tensors("tiny-linear", a) for a in ("weak", "other"))
+    assert weak is not None and other is not None and torch.equal(weak["index"], other["index"])
+    robust_both = set(weak["index"][weak["robust"] & other["robust"]].tolist())
+    broken = set(audit["broken_index"])
+    # the case under test: some breaks the worst case still counts robust, some it does not
+    assert broken & robust_both and broken - robust_both, (broken, robust_both)
+    n = int(weak["index"].numel())
+    doc = json.loads((results / "leaderboard.json").read_text())
+    row = next(m for m in doc["models"] if m["model"] == "tiny-linear")
+    assert row["cells"]["weak"]["verified_at_most"] == pytest.approx((int(weak["robust"].sum()) - len(broken)) / n)
+    assert row["worst_case"]["verified_at_most"] == pytest.approx((len(robust_both) - len(broken & robust_both)) / n)
+    assert row["cells"]["other"]["verified_at_most"] is None  # no audit of that cell
+    constant = next(m for m in doc["models"] if m["model"] == "tiny-constant")
+    assert constant["worst_case"]["verified_at_most"] is None  # nothing audited there
+    board = (results / "leaderboard.md").read_text()
+    bound = f"≤{row['worst_case']['verified_at_most']:.3f}"
+    assert any(line.startswith("| tiny-linear") and bound in line for line in board.splitlines())
+    assert "≤x = at most x" in board
+    table = {r["model"]: r for r in csv.DictReader(io.StringIO((results / "leaderboard.csv").read_text()))}
+    label = row["cells"]["weak"]["label"]
+    assert float(table["tiny-linear"][f"{label}_verified_at_most"]) == pytest.approx(row["cells"]["weak"]["verified_at_most"])
+    assert table["tiny-constant"][f"{label}_verified_at_most"] == ""

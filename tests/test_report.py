@@ -214,8 +214,8 @@ def test_worst_case_for_each_eps_in_every_format(results: Path) -> None:
                                             "0.3": {"label": "Worst case @0.3", "attacks": ["pgd", "cw"]}}}
     a = next(m for m in doc["models"] if m["model"] == "ModelA")
     ci = {k: dict(zip(("ci95_low", "ci95_high"), clopper_pearson(*k))) for k in ((3, 4), (2, 3))}
-    assert a["worst_case"] == {"0.1": {"label": "Worst case @0.1", "value": 0.75, "n": 4, "reported": None, **ci[(3, 4)]},
-                               "0.3": {"label": "Worst case @0.3", "value": 2 / 3, "n": 3, "reported": None, **ci[(2, 3)]}}
+    assert a["worst_case"] == {"0.1": {"label": "Worst case @0.1", "value": 0.75, "n": 4, "reported": None, "verified_at_most": None, **ci[(3, 4)]},
+                               "0.3": {"label": "Worst case @0.3", "value": 2 / 3, "n": 3, "reported": None, "verified_at_most": None, **ci[(2, 3)]}}
     text = (results / "leaderboard.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| Model"))
     assert "Worst @0.1 (n=4)" in header and "Worst @0.3 (n=3)" in header and "Benign (n=4)" in header
@@ -299,9 +299,9 @@ def test_render_all_formats(results: Path) -> None:
     a = next(m for m in doc["models"] if m["model"] == "ModelA")
     lo, hi = clopper_pearson(3, 4)
     assert a["cells"]["pgd"] == {"label": "PGD", "value": 0.75, "n": 4, "reported": 0.09, "wall_time_s": 2.5,
-                                 "examples_per_s": 1.6, "ci95_low": lo, "ci95_high": hi}
+                                 "examples_per_s": 1.6, "ci95_low": lo, "ci95_high": hi, "verified_at_most": None}
     lo, hi = clopper_pearson(2, 3)
-    assert a["worst_case"] == {"value": 2 / 3, "n": 3, "reported": None, "ci95_low": lo, "ci95_high": hi}
+    assert a["worst_case"] == {"value": 2 / 3, "n": 3, "reported": None, "verified_at_most": None, "ci95_low": lo, "ci95_high": hi}
     assert next(m for m in doc["models"] if m["model"] == "ModelB")["flags"] == [f"CW: {FLAG}"]
     (t,) = doc["transfer"]
     assert t["sources"] == MODELS and t["targets"] == ["ModelB", "ModelA"] and t["error_rate"][2] == [0.0, 0.5]
@@ -504,9 +504,10 @@ def test_a_suite_that_is_another_suites_headline_shows_beside_it(results: Path) 
     text = markdown_text(results)
     assert "## Robustness at reference strength: [robust_suite](../robust/leaderboard.md)" in text
     section = text.split("## Robustness at reference strength")[1]
+    header = next(line for line in section.splitlines() if line.startswith("| Model "))
     row = next(line for line in section.splitlines() if line.startswith("| ModelA"))
     lo, hi = clopper_pearson(2, 3)
-    assert f"0.667 [{lo:.2f}, {hi:.2f}] (n=3)" in row
+    assert f"0.667 [{lo:.2f}, {hi:.2f}]" in row and "(n=3)" in header  # every row's n is 3: said once, in the header
     render(results, ["html"])
     assert 'href="../robust/leaderboard.html"' in (results / "leaderboard.html").read_text()
     assert "Robustness at reference strength" not in markdown_text(robust)  # not its own headline

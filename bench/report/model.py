@@ -28,6 +28,9 @@ class Figure:
     wall_time_s: float | None = None
     examples_per_s: float | None = None
     statistic: str = ""  # "mean" or "median" of per-example values; "" for a proportion
+    # the robust accuracy a current audit's verified breaks (``bench audit``) prove, where it broke an
+    # example this figure counts robust; None otherwise
+    verified_at_most: float | None = None
 
     @property
     def missing(self) -> bool:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from bench.report.html_parts import ci_bar, page, table
 from bench.report.model import Column, Report, Row
-from bench.report.text import MISSING, fmt, interval_text, title, value_text
+from bench.report.text import MISSING, audited_text, fmt, interval_text, title, value_text
 
 CARD_FIELDS = ("description", "family", "architecture", "dataset", "threat_model", "parameters", "notes")
 
@@ -54,7 +54,7 @@ def _figures(report: Report, row: Row) -> str:
     for col in report.columns:
         fig = row.figure(col.key)
         attack = ", ".join(col.attacks) if col.role == "worst" else col.attack + (f" ({col.field})" if col.field else "")
-        texts = [col.label, attack, _threat(col), fmt(fig.value, 4 if (fig.n or 0) >= 10_000 else 3),
+        texts = [col.label, attack, _threat(col), fmt(fig.value, 4 if (fig.n or 0) >= 10_000 else 3) + audited_text(fig),
                  interval_text(fig).strip() or MISSING, MISSING if fig.n is None else str(fig.n),
                  MISSING if fig.reported is None else f"{fig.reported:g}",
                  MISSING if fig.wall_time_s is None else f"{fig.wall_time_s:.1f} s"]

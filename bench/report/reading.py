@@ -238,12 +238,15 @@ def _summary_figure(statistic: str, values: torch.Tensor, value: float, reported
 def _row(store: ResultsStore, model: str, cells: dict[str, dict[str, Any]], columns: list[Column],
          paper: dict[str, Any], sha: str | None, audits: dict[str, dict[str, Any]]) -> Row:
     figures = {}
+    broken = _audit_breaks(cells, audits)
     for col in columns:
         reported = number(paper.get(col.key))
         if col.role == "attack":
             cell = cells.get(col.attack, {})
             figures[col.key] = Figure(**_proportion(cell.get("value"), cell.get("n"), cell.get("count")), reported=reported,
-                                      wall_time_s=number(cell.get("wall_time_s")), examples_per_s=number(cell.get("examples_per_s")))
+                                      wall_time_s=number(cell.get("wall_time_s")), examples_per_s=number(cell.get("examples_per_s")),
+                                      verified_at_most=_verified(cell.get("count"), cell.get("n"),
+                                                                 len(broken.get(col.attack, ()))))
         elif col.role == "extra":
             cell = cells.get(col.attack, {})
             if col.field == "error":  # 1 - a proportion: a proportion of the same n, with its interval
@@ -261,8 +264,21 @@ def _row(store: ResultsStore, model: str, cells: dict[str, dict[str, Any]], colu
         else:
             done = all(a in cells for a in col.attacks)
             result = worst_case_for_model(store.root, model, list(col.attacks)) if done else {}
-            figures[col.key] = Figure(**_proportion(result.get("value"), result.get("n"), result.get("count")), reported=reported)
+            lost = set(result.get("robust_index", ())) & set().union(*(broken.get(a, set()) for a in col.attacks))
+            figures[col.key] = Figure(**_proportion(result.get("value"), result.get("n"), result.get("count")), reported=reported,
+                                      verified_at_most=_verified(result.get("count"), result.get("n"), len(lost)))
     return Row(model, figures, model_flags(cells, sha, audits))
+
+
+def _audit_breaks(cells: dict[str, dict[str, Any]], audits: dict[str, dict[str, Any]]) -> dict[str, set[int]]:
+    """attack id -> the examples a current audit of its cell broke (each one the cell counts robust)."""
+    return {a: {int(i) for i in audit.get("broken_index") or []} for a, audit in current_audits(cells, audits).items()}
+
+
+def _verified(count: Any, n: Any, lost: int) -> float | None:
+    """The robust accuracy left when ``lost`` of the ``count`` robust examples of ``n`` fall to an
+    audit's verified attacks; None when none did (the figure itself is then what is known)."""
+    return (count - lost) / n if lost and isinstance(count, int) and isinstance(n, int) and n else None
 
 
 def _transfers(store: ResultsStore, cells: Cells, models: list[str], attacks: Attacks,

@@ -52,10 +52,20 @@ def interval_text(fig: Figure) -> str:
 
 
 def value_text(fig: Figure, show_n: bool = False, paper: bool = True) -> str:
-    """'0.750 [0.19, 0.99] (paper 0.09, n=4)': the value, its interval, the card's value, n."""
+    """'0.750 [0.19, 0.99] ≤0.500 (paper 0.09, n=4)': the value, its interval, the bound an audit's
+    verified breaks prove (beside the figure, so nobody quotes one without the other), the card's
+    value, n."""
     notes = ([f"paper {fig.reported:g}"] if paper and fig.reported is not None else []) + \
         ([f"n={fig.n}"] if show_n and fig.n is not None else [])
-    return fmt(fig.value, digits(fig.n)) + interval_text(fig) + (f" ({', '.join(notes)})" if notes else "")
+    return fmt(fig.value, digits(fig.n)) + interval_text(fig) + audited_text(fig) + (f" ({', '.join(notes)})" if notes else "")
+
+
+AUDITED = "≤"
+
+
+def audited_text(fig: Figure) -> str:
+    """' ≤0.318' where a current audit's verified breaks prove the figure at most that; else ''."""
+    return "" if fig.verified_at_most is None else f" {AUDITED}{fmt(fig.verified_at_most, digits(fig.n))}"
 
 
 def common_n(rows: tuple[Row, ...] | list[Row], key: str) -> int | None:
@@ -165,9 +175,11 @@ def transfer_title(transfer: Transfer) -> str:
 
 
 def reference_grid(headline: Headline) -> Grid:
-    """Model, then each worst-case column of the headline suite with its interval and n."""
-    header = ["Model"] + [c.label for c in headline.columns]
-    rows = [[r.model] + [MISSING if r.figure(c.key).missing else f"{value_text(r.figure(c.key), paper=False)} (n={r.figure(c.key).n})"
+    """Model, then each worst-case column of the headline suite with its interval and n (in the
+    header when every row shares it)."""
+    shared = {c.key: common_n(headline.rows, c.key) for c in headline.columns}
+    header = ["Model"] + [_header(c.label, shared[c.key]) for c in headline.columns]
+    rows = [[r.model] + [MISSING if r.figure(c.key).missing else value_text(r.figure(c.key), shared[c.key] is None, paper=False)
                          for c in headline.columns] for r in headline.rows]
     return header, rows
 
@@ -196,6 +208,9 @@ def legend(report: Report) -> str:
         parts.append(f"{col.label} = right under every one of {', '.join(map(report.label_of, col.attacks))} (shared examples only)")
     if report.has_flags:
         parts.append(f"{FLAG} = flagged: Flags gives the number of flags and their note numbers; the notes give the evidence")
+    if _audited(report):
+        parts.append(f"{AUDITED}x = at most x: an audit (attacks beyond the battery, docs/audits.md) found verified adversarial "
+                     "examples among those the figure counts robust")
     for col in report.of_role("extra"):
         what = "1 - value" if col.field == "error" else f"extra.{col.field}"
         parts.append(f"{col.label} = {what} of {report.label_of(col.attack)}")
@@ -209,6 +224,12 @@ def legend(report: Report) -> str:
         parts.append(f"{DISTORTION} = mean sqrt(sum((x'-x)^2)/pixels) of the row's inputs")
     parts.append(f"{MISSING} = not run")
     return "; ".join(parts) + "."
+
+
+def _audited(report: Report) -> bool:
+    """Whether a figure of the report, or of a headline suite's table in it, carries an audit's bound."""
+    tables = [(report.rows, report.columns)] + [(h.rows, h.columns) for h in report.headlines]
+    return any(r.figure(c.key).verified_at_most is not None for rows, columns in tables for r in rows for c in columns)
 
 
 def _invocations(run: dict[str, Any]) -> list[dict[str, Any]]:

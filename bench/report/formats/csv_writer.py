@@ -1,6 +1,7 @@
 """Tidy CSV, one row per model: `<label>`, `<label>_n`, `<label>_lo`, `<label>_hi` (empty for a
-figure that is no proportion: a mean distortion), `<label>_reported` (and each attack's
-`_wall_time_s`, `_examples_per_s`), then the flags."""
+figure without an interval), `<label>_verified_at_most` (what an audit's verified breaks prove; empty
+where no audit broke an example), `<label>_reported` (and each attack's `_wall_time_s`,
+`_examples_per_s`), then the flags."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from bench.report.writers import writer
 def _fields(col: Column, fig: Figure) -> dict[str, Any]:
     label = col.label
     out: dict[str, Any] = {label: fig.value, f"{label}_n": fig.n, f"{label}_lo": fig.lo, f"{label}_hi": fig.hi,
-                           f"{label}_reported": fig.reported}
+                           f"{label}_verified_at_most": fig.verified_at_most, f"{label}_reported": fig.reported}
     if col.role == "attack":
         out.update({f"{label}_wall_time_s": fig.wall_time_s, f"{label}_examples_per_s": fig.examples_per_s})
     return out

@@ -10,7 +10,8 @@ from bench.report.writers import writer
 
 
 def _figure(fig: Figure, timing: bool) -> dict[str, Any]:
-    out = {"value": fig.value, "n": fig.n, "ci95_low": fig.lo, "ci95_high": fig.hi, "reported": fig.reported}
+    out = {"value": fig.value, "n": fig.n, "ci95_low": fig.lo, "ci95_high": fig.hi, "verified_at_most": fig.verified_at_most,
+           "reported": fig.reported}
     return {**out, "wall_time_s": fig.wall_time_s, "examples_per_s": fig.examples_per_s} if timing else out
 
 

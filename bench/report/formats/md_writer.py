@@ -1,6 +1,7 @@
 """GitHub-flavoured Markdown: what `bench leaderboard` prints and README tables quote. The
-headline table first, then the per-attack tables by threat model, no table wider than 120
-characters (``wide``: every column in one table), notes wrapped at ``width``."""
+headline table first (a line per model, however wide), then the per-attack tables by threat
+model, none wider than 120 characters (``wide``: every column in one table), notes wrapped at
+``width``."""
 
 from __future__ import annotations
 
