@@ -114,8 +114,12 @@ def test_an_audit_breaks_what_a_weak_battery_counted_robust_and_the_leaderboard_
     assert main(["leaderboard", str(results), "--check"]) == 0  # the flag is part of what the folder renders
 
     # the unfoolable model: nothing to break, no flag
-    assert main(["audit", str(results), "--model", "tiny-constant", "--attack", "weak", "--sample", "all", *ARGS]) == 0
+    capsys.readouterr()
+    assert main(["audit", str(results), "--model", "tiny-constant", "--attack", "weak", "--sample", "all", "--device", "cpu"]) == 0
     whole = json.loads(audit_path(results, "tiny-constant", "weak").read_text())
+    kept = [line for line in capsys.readouterr().err.splitlines() if line.startswith("audit tiny-constant weak: batch ")]
+    assert len(kept) == -(-whole["robust"] // 20) and kept[-1].endswith(" s")  # without --no-progress: a line per batch
+    assert f"kept: {whole['robust']} of {whole['robust']} examples audited, 0 broken" in kept[-1]
     assert whole["broke"] == 0 and whole["sample"] == whole["robust"] > 0  # every robust example
     assert whole["estimate"]["lo"] == whole["estimate"]["hi"] == 0
     board = (results / "leaderboard.md").read_text()
@@ -160,8 +164,11 @@ def test_an_interrupted_audit_resumes_to_the_same_result(tiny_zoo: Path, tmp_pat
         run_audit(results, "tiny-linear", "weak", sample=30)
     assert not audit_path(results, "tiny-linear", "weak").exists()
     calls["n"] = 10  # from here on every call goes through
-    resumed = run_audit(results, "tiny-linear", "weak", sample=30)
+    lines: list[str] = []
+    resumed = run_audit(results, "tiny-linear", "weak", sample=30, kept=lines.append)
     assert calls["n"] == 11  # the first batch of 20 was kept; only the second ran again
+    assert len(lines) == 1 and lines[0].startswith("batch 2 of 2 kept: 30 of 30 examples audited, ")  # a log line per batch
+    assert f"{resumed['broke']} broken" in lines[0]
     assert [p.name for p in (results / "audits" / "tiny-linear").iterdir()] == ["weak.json"]  # no state left behind
     drop = ("seconds", "time_s_by_member")
     assert {k: v for k, v in resumed.items() if k not in drop} == {k: v for k, v in straight.items() if k not in drop}

@@ -55,7 +55,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         try:
             out = run_audit(results, model, attack, sample=args.sample, seed=args.seed, presets=presets, device=device,
                             data_dir=args.data_dir, force=args.force, progress=bar.update,
-                            status=lambda s: bar.set_postfix_str(s, refresh=True))
+                            status=lambda s: bar.set_postfix_str(s, refresh=True),
+                            kept=None if args.no_progress else
+                            lambda line, m=model, a=attack: tqdm.write(f"audit {m} {a}: {line}", file=sys.stderr))
         except KeyboardInterrupt as exc:
             print("interrupted: finished batches are kept; run the same command again to resume", file=sys.stderr)
             return interrupt_status(exc)
