@@ -10,7 +10,7 @@ import pytest
 
 from bench.cli import main
 from bench.report import build
-from bench.report.compare import grid
+from bench.report.compare import collect, grid
 from bench.zoo import all_cards
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -19,7 +19,7 @@ MNIST, FASHION = RESULTS / "mnist_adaptive", RESULTS / "fashion_full"
 
 
 def test_variants_sit_under_their_original_with_the_leaderboards_figures() -> None:
-    header, rows = grid([MNIST, FASHION])
+    header, rows = grid(collect([MNIST, FASHION]))
     assert header[:4] == ["Architecture", "Results", "Model", "Clean"] and "Worst @0.3" in header
     models = [r[2] for r in rows]
     fashion = build(FASHION)
@@ -59,3 +59,21 @@ def test_a_variant_of_an_unknown_model_is_refused(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("BENCH_ZOO_PATH", str(extra))
     assert main(["ls", "models"]) == 1
     assert capsys.readouterr().err.strip() == f"error: {extra / 'copy' / 'card.yaml'}: key 'variant_of': unknown model 'Nobody'"
+
+
+def test_a_figure_an_audit_proves_lower_carries_its_bound_and_the_table_says_what_it_means(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    robust = RESULTS / "mnist_robust"
+    report = build(robust)
+    bounded = [(row.model, c) for row in report.rows for c in report.worst_columns
+               if row.figure(c.key).verified_at_most is not None]
+    assert bounded  # committed whole-cell audits broke examples (docs/audits.md)
+    assert main(["compare", str(robust), "--wide"]) == 0
+    printed = capsys.readouterr().out
+    for model, col in bounded:
+        fig = next(r for r in report.rows if r.model == model).figure(col.key)
+        line = next(ln for ln in printed.splitlines() if ln.startswith(f"| {model} "))
+        assert f"{fig.value:.3f} [" in line and f"≤{fig.verified_at_most:.3f}" in line
+    assert "≤x = at most x" in printed
+    assert main(["compare", str(MNIST), "--wide"]) == 0  # no audit there: no bound, no note
+    assert "≤" not in capsys.readouterr().out

@@ -9,17 +9,19 @@ from bench.errors import BenchError
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.report.compare import KEYS, grid
+    from bench.report.compare import KEYS, collect, grid, notes
     from bench.report.formats.md_writer import table
-    from bench.report.layout import WIDTH, fit
+    from bench.report.layout import WIDTH, fit, wrap
     from bench.results import atomic_write_text
 
     folders = [Path(f) for f in args.results]
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
         raise BenchError(f"no results folder: {', '.join(missing)}")
-    whole = grid(folders)
+    rows = collect(folders)
+    whole = grid(rows)
     out = table(whole) if args.wide else "\n\n".join(table(part) for part in fit(whole, WIDTH, keys=KEYS))
+    out = "\n\n".join([out] + [wrap(line + ".", WIDTH) for line in notes(rows)])
     print(out)
     if args.out:
         atomic_write_text(Path(args.out), out + "\n")

@@ -46,10 +46,20 @@ def entries(folder: Path) -> list[Entry]:
                   {e: row.figure(c.key) for e, c in worst if not row.figure(c.key).missing}) for row in report.rows]
 
 
-def grid(folders: list[Path]) -> text.Grid:
+def collect(folders: list[Path]) -> list[Entry]:
+    """Every model of every folder, in the folders' order."""
+    return [e for f in folders for e in entries(f)]
+
+
+def notes(rows: list[Entry]) -> list[str]:
+    """The legend lines the table needs (an audit's bound, where a figure carries one)."""
+    figures = [f for e in rows for f in (e.clean, *e.worst.values())]
+    return [text.AUDITED_NOTE] if any(f.verified_at_most is not None for f in figures) else []
+
+
+def grid(rows: list[Entry]) -> text.Grid:
     """Rows grouped by architecture (the original's id), in the order the originals first appear."""
     cards = all_cards()
-    rows = [e for f in folders for e in entries(f)]
     family = {e.model: (cards[e.model].variant_of or e.model) if e.model in cards else e.model for e in rows}
     order = list(dict.fromkeys(family[e.model] for e in rows))
     eps = sorted({x for e in rows for x in e.worst})

@@ -61,6 +61,8 @@ def value_text(fig: Figure, show_n: bool = False, paper: bool = True) -> str:
 
 
 AUDITED = "≤"
+AUDITED_NOTE = (f"{AUDITED}x = at most x: an audit (attacks beyond the battery, docs/audits.md) found verified adversarial "
+                "examples among those the figure counts robust")
 
 
 def audited_text(fig: Figure) -> str:
@@ -209,8 +211,7 @@ def legend(report: Report) -> str:
     if report.has_flags:
         parts.append(f"{FLAG} = flagged: Flags gives the number of flags and their note numbers; the notes give the evidence")
     if _audited(report):
-        parts.append(f"{AUDITED}x = at most x: an audit (attacks beyond the battery, docs/audits.md) found verified adversarial "
-                     "examples among those the figure counts robust")
+        parts.append(AUDITED_NOTE)
     for col in report.of_role("extra"):
         what = "1 - value" if col.field == "error" else f"extra.{col.field}"
         parts.append(f"{col.label} = {what} of {report.label_of(col.attack)}")
