@@ -285,6 +285,29 @@ def test_autoattack_preset_is_never_weaker_than_torchattacks_autoattack(tiny_zoo
     assert 0 < int(r_theirs.sum()) < len(y), int(r_theirs.sum())  # the attack has work to do
 
 
+def _budgets(attack: Any) -> tuple[str, dict[str, Any]]:
+    """One torchattacks AutoAttack component as (cascade kind, the budgets a preset member sets)."""
+    name = type(attack).__name__
+    if name == "Square":
+        return "square", {"queries": attack.n_queries, "restarts": attack.n_restarts, "p_init": attack.p_init}
+    targets = attack.n_target_classes if name == "APGDT" or getattr(attack, "multi_targeted", False) else 0
+    out = {"steps": attack.steps, "restarts": attack.n_restarts, **({"targets": targets} if targets else {})}
+    return ("fab" if name == "FAB" else "apgd"), ({**out, "loss": attack.loss} if name == "APGD" else out)
+
+
+def test_autoattack_presets_are_torchattacks_standard_at_shipped_and_at_reference_steps() -> None:
+    """``autoattack_shipped`` is torchattacks' ``AutoAttack('standard')`` as it ships, member for
+    member; ``autoattack_standard`` is the same list at the reference's 100 steps (fra31/auto-attack)."""
+    import torchattacks
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    shipped = [_budgets(a) for a in torchattacks.AutoAttack(net, eps=0.1, version="standard", n_classes=10)._autoattack.attacks]
+    assert [k for k, _ in shipped] == ["apgd", "apgd", "fab", "square"]
+    assert [(m.kind, m.backend, m.params) for m in cascade.PRESETS["autoattack_shipped"]] == [(k, "torchattacks", p) for k, p in shipped]
+    reference = [(k, {**p, "steps": 100} if "steps" in p else p) for k, p in shipped]
+    assert [(m.kind, m.params) for m in cascade.PRESETS["autoattack_standard"]] == reference
+
+
 def test_native_square_matches_the_torchattacks_port_and_ignores_how_a_cell_is_cut(tiny_zoo: Path) -> None:
     """The native Square draws each example's squares from its own seed: the same result in one
     batch or in several; and it is as strong as torchattacks' port of the reference."""

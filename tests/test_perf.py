@@ -226,6 +226,22 @@ def test_bench_perf_autoattack_times_the_cascade_against_both_references(tiny_zo
         assert re.fullmatch(r"\d\.\d{3} \[\d\.\d\d, \d\.\d\d\]", row[2]), row[2]  # with its interval (n = 20)
 
 
+def test_bench_perf_autoattack_times_the_cascades_named_by_presets(tiny_zoo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--presets` picks the cascades timed (autoattack_shipped: the shipped budgets, equal to the
+    first reference's); a bad list is one line naming it, before any model loads."""
+    from bench.cli import main
+
+    assert main(["perf", "--model", "tiny-linear", "--attack", "autoattack", "--eps", "0.06", "--n", "10", "--offset", "500",
+                 "--device", "cpu", "--presets", "autoattack_shipped"]) == 0
+    out = capsys.readouterr().out
+    table = out.split("\n\n")[0]
+    assert "cascade autoattack_shipped " in table and "cascade autoattack_standard" not in table
+    assert "APGD-CE-10 (torchattacks)" in out and "FAB-T-10" in out
+    assert main(["perf", "--model", "no-such-model", "--attack", "autoattack", "--presets", "autoattack_standard+bogus"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --presets 'autoattack_standard+bogus': unknown preset(s) bogus") and err.count("\n") == 1
+
+
 def test_cascade_floor_counts_each_members_budget_and_prints_a_floor(tiny_zoo: Path, monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """scripts/cascade_floor.py (item 7's lower bound, docs/perf.md): the passes of each member of

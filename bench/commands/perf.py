@@ -120,6 +120,23 @@ def _precisions(value: str) -> tuple[str, ...]:
     return names
 
 
+DEFAULT_CASCADES = ("autoattack_standard", "autoattack_standard+adaptive")
+
+
+def _cascades(values: list[str] | None) -> list[list[str]]:
+    """--presets: each value one cascade's preset list, joined by '+' (default: the headline's)."""
+    from bench.attacks.kinds.cascade import PRESETS
+
+    lists = [[name.strip() for name in v.split("+")] for v in (values or DEFAULT_CASCADES)]
+    for v, names in zip(values or DEFAULT_CASCADES, lists):
+        unknown = [n for n in names if n not in PRESETS]
+        if not all(names):
+            raise BenchError(f"--presets {v!r}: an empty preset name (join presets with '+': autoattack_standard+adaptive)")
+        if unknown:
+            raise BenchError(f"--presets {v!r}: unknown preset(s) {', '.join(unknown)} (known: {', '.join(PRESETS)})")
+    return lists
+
+
 def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
     """The cascade's presets against torchattacks' AutoAttack as it ships: time, robust accuracy,
     and whether the cascade's robust set lies inside the reference's (it may be stronger)."""
@@ -133,6 +150,7 @@ def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
     problem = unit_interval_open_closed(args.eps)  # the cascade's own eps check
     if problem:
         raise BenchError(f"--eps {args.eps}: an L-inf budget on [0, 1] images {problem}")
+    cascades = _cascades(args.presets)  # bad input fails before the model loads
     model = zoo.load(args.model, device)
     index, x, y = _examples(args)
     batch = _batch_size(args, model, device)
@@ -140,7 +158,7 @@ def _autoattack(args: argparse.Namespace, device: Any, threads: int) -> int:
     for note in filter(None, (precision_note(p, device) for p in precisions)):
         print(f"note: {note}", file=sys.stderr)
     rows = autoattack_comparison(model, x, y, index, args.eps, batch, device,
-                                 [["autoattack_standard"], ["autoattack_standard", "adaptive"]], precisions)
+                                 cascades, precisions)
     refs = rows[:len(REFERENCES)]
     table = []
     for r in rows:
@@ -176,6 +194,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="float32",
                    help="--attack autoattack: the cascade's search precision(s), a comma list of float32,bfloat16 "
                         "(each gets its rows; verification is float32 always)")
+    p.add_argument("--presets", action="append",
+                   help="--attack autoattack: a cascade to time, its preset list joined by '+' (repeatable; default: "
+                        f"{' and '.join(DEFAULT_CASCADES)}; autoattack_shipped = the shipped 10-step budgets)")
     p.add_argument("--param", action="append", help="override an attack parameter, KEY=VALUE (repeatable)")
     p.add_argument("--n", type=positive_int, default=200, help="examples (test images from --offset)")
     p.add_argument("--offset", type=non_negative_int, default=1000)
