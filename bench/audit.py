@@ -42,12 +42,18 @@ def audit_path(results: Path, model: str, attack: str) -> Path:
     return ResultsStore(results).audit_json(model, attack)
 
 
+def draw_robust(robust: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    """Positions of ``min(k, R)`` of the ``R`` robust flags in the order ``seed`` draws them
+    (without replacement): a larger ``k`` draws the smaller one's examples first."""
+    rows = robust.bool().nonzero().squeeze(1)
+    g = torch.Generator().manual_seed(int(seed))
+    return rows[torch.randperm(len(rows), generator=g)[: max(0, int(k))]]
+
+
 def sample_robust(robust: torch.Tensor, k: int, seed: int) -> torch.Tensor:
     """Positions (sorted) of ``min(k, R)`` of the ``R`` robust flags, drawn without replacement
     from ``seed`` alone, so an audit names its sample by (seed, k) and a rerun draws the same."""
-    rows = robust.bool().nonzero().squeeze(1)
-    g = torch.Generator().manual_seed(int(seed))
-    return rows[torch.randperm(len(rows), generator=g)[: max(0, int(k))]].sort().values
+    return draw_robust(robust, k, seed).sort().values
 
 
 def estimate(robust: int, n: int, sampled: int, broke: int) -> dict[str, float | None]:
@@ -115,6 +121,14 @@ def audit_key(cell: Cell, sample: torch.Tensor, seed: int, presets: list[str]) -
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _family_key(cell: Cell, seed: int, presets: list[str]) -> str:
+    """What audits of one cell by one seed and member list share: their examples come in the same
+    drawn order, so a batch one of them kept serves every other whose sample holds its rows."""
+    blob = json.dumps({"cell": cell.meta.get("config_hash"), "seed": seed, "members": _members(presets), "order": "drawn"},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def run_audit(results: Path, model_id: str, attack: str, *, sample: int | None, seed: int = 0,
               presets: list[str] | None = None, device: torch.device | None = None, data_dir: str | None = None,
               batch_size: int = 100, progress: Callable[[int], None] | None = None,
@@ -153,31 +167,41 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int | None, 
     split = data.load(card.dataset, "test", data_dir)
     if int(cell.index.max()) >= len(split.y) or not torch.equal(split.y[cell.index], cell.label):
         raise BenchError(f"{cell.path}: the cell's labels differ from {card.dataset}'s test labels at its indices")
-    picked = sample_robust(cell.robust, len(cell.robust) if sample is None else sample, seed)
+    # The examples in drawn order: the batches kept at any point are a uniform sample of the robust
+    # set, and a smaller sample of the same seed is a prefix, so `--sample K` can finish at once from
+    # a longer (e.g. whole-cell) audit's kept batches, which stay for it to go on.
+    order = draw_robust(cell.robust, len(cell.robust) if sample is None else sample, seed)
+    picked = order.sort().values
     key = audit_key(cell, picked, seed, presets)
     done_path, state_path = store.audit_json(model_id, attack), store.audit_partial(model_id, attack)
     if not force and finished.get("audit_key") == key:  # this very audit is done: nothing to compute
         return finished
+    family = _family_key(cell, seed, presets)
     state = _json_or_empty(state_path)
-    if state.get("key") != key:  # another audit's batches are never reused
-        state = {"key": key, "batches": {}}
+    if state.get("key") != family:  # another cell's, seed's or member list's batches are never reused
+        state = {"key": family, "batches": {}, "size": 0}
+    state["size"] = max(int(state.get("size") or 0), len(order))  # the longest audit these batches serve
     params = kind.resolve({"eps": cell.eps, "presets": presets})
     labels = [m.label for m in cascade.members(params)]
-    for start in range(0, len(picked), BATCH):
-        rows = picked[start:start + BATCH]
-        if str(start) in state["batches"]:
+    ours: list[str] = []
+    for start in range(0, len(order), BATCH):
+        idx = cell.index[order[start:start + BATCH]]
+        name = f"{start}+{len(idx)}"
+        ours.append(name)
+        if (state["batches"].get(name) or {}).get("index") == idx.tolist():
             if progress is not None:
-                progress(len(rows))
+                progress(len(idx))
             continue
-        idx = cell.index[rows]
-        stages = ShardStages(store.audit_stages(model_id, attack) / f"{start:06d}", key)
+        stages = ShardStages(store.audit_stages(model_id, attack) / f"{start:06d}-{len(idx)}",
+                             hashlib.sha256(f"{family}:{idx.tolist()}".encode()).hexdigest()[:16])
         ctx = Context(device=device, seed=seed, batch_size=batch_size, index=idx, progress=progress, status=status,
                       stages=stages)
         t0 = time.perf_counter()
         done = kind.attack(model, split.x[idx], split.y[idx], params, None, ctx, verify_batch=batch_size)
         broken_by = done.candidates.tensors["broken_by"].long()
         hit = done.broken
-        state["batches"][str(start)] = {
+        state["batches"][name] = {
+            "index": idx.tolist(),
             "broken_index": idx[hit].tolist(),
             "broken_by": [labels[int(j)] if j >= 0 else "clean" for j in broken_by[hit]],
             "seconds": done.candidates.stats.get(RESUMED_S, 0.0) + time.perf_counter() - t0,
@@ -186,19 +210,23 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int | None, 
         atomic_write_json(state_path, state)
         stages.clear()
         if kept is not None:
-            kept(_kept_line(state["batches"], len(picked)))
-    out = _summary(cell, model_id, attack, picked, seed, presets, key, state, labels)
+            kept(_kept_line([state["batches"][b] for b in ours], len(order)))
+    out = _summary(cell, model_id, attack, picked, seed, presets, key, [state["batches"][b] for b in ours], labels)
     atomic_write_json(done_path, out)
-    state_path.unlink(missing_ok=True)
-    shutil.rmtree(store.audit_stages(model_id, attack), ignore_errors=True)
+    if len(order) >= state["size"]:  # no longer audit left to serve
+        state_path.unlink(missing_ok=True)
+        shutil.rmtree(store.audit_stages(model_id, attack), ignore_errors=True)
+    elif status is not None:
+        done_count = sum(len(b["index"]) for b in state["batches"].values())
+        status(f"the kept batches of a longer audit ({state['size']} examples; these {done_count}) stay for it to go on")
     return out
 
 
-def _kept_line(batches: dict[str, dict[str, Any]], total: int) -> str:
+def _kept_line(batches: list[dict[str, Any]], total: int) -> str:
     """'batch 3 of 12 kept: 60 of 233 examples audited, 1 broken (test images 1387), 1,045 s'."""
-    done = sum(min(BATCH, total - int(start)) for start in batches)
-    broken = [i for b in batches.values() for i in b["broken_index"]]
-    seconds = sum(float(b["seconds"]) for b in batches.values())
+    done = sum(len(b["index"]) for b in batches)
+    broken = [i for b in batches for i in b["broken_index"]]
+    seconds = sum(float(b["seconds"]) for b in batches)
     found = f"{len(broken)} broken" + (f" (test images {', '.join(map(str, sorted(broken)))})" if broken else "")
     return (f"batch {len(batches)} of {-(-total // BATCH)} kept: {done} of {total} examples audited, {found}, "
             f"{seconds:,.0f} s")
@@ -253,10 +281,9 @@ def _json_or_empty(path: Path) -> dict[str, Any]:
 
 
 def _summary(cell: Cell, model_id: str, attack: str, picked: torch.Tensor, seed: int, presets: list[str], key: str,
-             state: dict[str, Any], labels: list[str]) -> dict[str, Any]:
-    batches = [state["batches"][s] for s in sorted(state["batches"], key=int)]
-    broken = [i for b in batches for i in b["broken_index"]]
-    by = [lab for b in batches for lab in b["broken_by"]]
+             batches: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
+    pairs = sorted((i, lab) for b in batches for i, lab in zip(b["broken_index"], b["broken_by"]))
+    broken, by = [i for i, _ in pairs], [lab for _, lab in pairs]
     n, robust = len(cell.robust), int(cell.robust.sum())
     return {
         "model": model_id, "attack": attack, "cell_label": cell.meta.get("label") or attack,

@@ -177,6 +177,43 @@ def test_an_interrupted_audit_resumes_to_the_same_result(tiny_zoo: Path, tmp_pat
     assert run_audit(results, "tiny-linear", "weak", sample=25)["sample"] == 25  # another sample is another audit
 
 
+def test_a_stopped_whole_cell_audit_is_a_sample_audit_of_what_it_kept(tiny_zoo: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole-cell audit runs its examples in the order the seed draws them, so its kept batches are
+    a uniform sample: `--sample 20` after its first batch finishes from it with no attack run (the
+    same result as a fresh 20-example audit), and the whole audit then goes on where it stopped."""
+    assert main(["run", str(weak_suite(tmp_path)), *ARGS, "--no-leaderboard"]) == 0
+    results = tmp_path / "weak"
+    fresh = run_audit(results, "tiny-linear", "weak", sample=20)
+    assert fresh["sample"] == 20 and fresh["robust"] > 40  # the whole cell is three batches or more
+    audit_path(results, "tiny-linear", "weak").unlink()
+    kind = get_kind("cascade")
+    original, calls = kind.generate, {"n": 0}
+
+    def stopped_after_one_batch(*a: Any, **k: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(*a, **k)
+
+    monkeypatch.setattr(kind, "generate", stopped_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(results, "tiny-linear", "weak", sample=None)
+    statuses: list[str] = []
+    calls["n"] = 10  # from here on every call goes through
+    sampled = run_audit(results, "tiny-linear", "weak", sample=20, status=statuses.append)
+    assert calls["n"] == 10  # finished from the whole audit's kept batch: no attack ran
+    drop = ("seconds", "time_s_by_member")
+    assert {k: v for k, v in sampled.items() if k not in drop} == {k: v for k, v in fresh.items() if k not in drop}
+    assert any("stay for it to go on" in line for line in statuses)
+    assert ResultsStore(results).audit_partial("tiny-linear", "weak").is_file()  # kept for the longer audit
+    whole = run_audit(results, "tiny-linear", "weak", sample=None)
+    assert calls["n"] == 10 + -(-whole["robust"] // 20) - 1  # every batch but the kept one
+    assert set(sampled["broken_index"]) <= set(whole["broken_index"]) and whole["sample"] == whole["robust"]
+    assert whole["broken_index"] == sorted(whole["broken_index"])
+    assert [p.name for p in (results / "audits" / "tiny-linear").iterdir()] == ["weak.json"]  # no state left behind
+
+
 def test_bad_audits_are_one_line_errors(tiny_zoo: Path, tmp_path: Path) -> None:
     assert main(["run", str(weak_suite(tmp_path)), *ARGS, "--no-leaderboard"]) == 0
     results = tmp_path / "weak"
