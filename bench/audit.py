@@ -222,6 +222,16 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int | None, 
     return out
 
 
+def kept_prefix(results: Path, model: str, attack: str) -> int:
+    """How many examples a stopped audit's kept batches cover from the start of its drawn order:
+    the largest ``--sample`` that finishes from them with no attack run (0 when none)."""
+    batches = _json_or_empty(ResultsStore(results).audit_partial(model, attack)).get("batches") or {}
+    done = 0
+    while isinstance(batches.get(f"{done}+{BATCH}"), dict):
+        done += BATCH
+    return done
+
+
 def _kept_line(batches: list[dict[str, Any]], total: int) -> str:
     """'batch 3 of 12 kept: 60 of 233 examples audited, 1 broken (test images 1387), 1,045 s'."""
     done = sum(len(b["index"]) for b in batches)

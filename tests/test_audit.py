@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from bench.attacks import get_kind
-from bench.audit import audit_path, carry_over, describe, estimate, run_audit, sample_robust
+from bench.audit import audit_path, carry_over, describe, estimate, kept_prefix, run_audit, sample_robust
 from bench.cli import main
 from bench.errors import BenchError
 from bench.results import ResultsStore
@@ -178,7 +178,8 @@ def test_an_interrupted_audit_resumes_to_the_same_result(tiny_zoo: Path, tmp_pat
 
 
 def test_a_stopped_whole_cell_audit_is_a_sample_audit_of_what_it_kept(tiny_zoo: Path, tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """A whole-cell audit runs its examples in the order the seed draws them, so its kept batches are
     a uniform sample: `--sample 20` after its first batch finishes from it with no attack run (the
     same result as a fresh 20-example audit), and the whole audit then goes on where it stopped."""
@@ -197,8 +198,10 @@ def test_a_stopped_whole_cell_audit_is_a_sample_audit_of_what_it_kept(tiny_zoo: 
         return original(*a, **k)
 
     monkeypatch.setattr(kind, "generate", stopped_after_one_batch)
-    with pytest.raises(KeyboardInterrupt):
-        run_audit(results, "tiny-linear", "weak", sample=None)
+    capsys.readouterr()
+    assert main(["audit", str(results), "--model", "tiny-linear", "--attack", "weak", "--sample", "all", *ARGS]) == 130
+    assert kept_prefix(results, "tiny-linear", "weak") == 20
+    assert "or with --sample 20 to finish now as a sample of the 20 examples kept" in capsys.readouterr().err
     statuses: list[str] = []
     calls["n"] = 10  # from here on every call goes through
     sampled = run_audit(results, "tiny-linear", "weak", sample=20, status=statuses.append)

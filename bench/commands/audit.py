@@ -38,7 +38,7 @@ def _targets(results: Path, models: list[str] | None, attacks: list[str]) -> lis
 def cmd_audit(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from bench.audit import audit_path, describe, run_audit
+    from bench.audit import audit_path, describe, kept_prefix, run_audit
     from bench.device import configure_threads, resolve_device
     from bench.report import render
     from bench.report.writers import names
@@ -59,7 +59,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
                             kept=None if args.no_progress else
                             lambda line, m=model, a=attack: tqdm.write(f"audit {m} {a}: {line}", file=sys.stderr))
         except KeyboardInterrupt as exc:
-            print("interrupted: finished batches are kept; run the same command again to resume", file=sys.stderr)
+            kept = kept_prefix(results, model, attack)
+            sampled = f", or with --sample {kept} to finish now as a sample of the {kept} examples kept" if kept else ""
+            print(f"interrupted: finished batches are kept; run the same command again to resume{sampled}", file=sys.stderr)
             return interrupt_status(exc)
         finally:
             bar.close()
