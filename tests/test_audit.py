@@ -144,12 +144,9 @@ def test_an_audit_of_a_recomputed_cell_raises_no_flag(tiny_zoo: Path, tmp_path: 
     assert "audit:" not in (results / "leaderboard.md").read_text()
 
 
-def test_an_interrupted_audit_resumes_to_the_same_result(tiny_zoo: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    assert main(["run", str(weak_suite(tmp_path)), *ARGS, "--no-leaderboard"]) == 0
-    results = tmp_path / "weak"
-    straight = run_audit(results, "tiny-linear", "weak", sample=30)
-    audit_path(results, "tiny-linear", "weak").unlink()
+def stop_at_second_batch(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The cascade's generate, counted, interrupted (Ctrl-C) on its second call: an audit stopped
+    after its first batch. Set the count to 10 to let every later call through."""
     kind = get_kind("cascade")
     original, calls = kind.generate, {"n": 0}
 
@@ -160,6 +157,16 @@ def test_an_interrupted_audit_resumes_to_the_same_result(tiny_zoo: Path, tmp_pat
         return original(*a, **k)
 
     monkeypatch.setattr(kind, "generate", flaky)
+    return calls
+
+
+def test_an_interrupted_audit_resumes_to_the_same_result(tiny_zoo: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["run", str(weak_suite(tmp_path)), *ARGS, "--no-leaderboard"]) == 0
+    results = tmp_path / "weak"
+    straight = run_audit(results, "tiny-linear", "weak", sample=30)
+    audit_path(results, "tiny-linear", "weak").unlink()
+    calls = stop_at_second_batch(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run_audit(results, "tiny-linear", "weak", sample=30)
     assert not audit_path(results, "tiny-linear", "weak").exists()
@@ -188,16 +195,7 @@ def test_a_stopped_whole_cell_audit_is_a_sample_audit_of_what_it_kept(tiny_zoo: 
     fresh = run_audit(results, "tiny-linear", "weak", sample=20)
     assert fresh["sample"] == 20 and fresh["robust"] > 40  # the whole cell is three batches or more
     audit_path(results, "tiny-linear", "weak").unlink()
-    kind = get_kind("cascade")
-    original, calls = kind.generate, {"n": 0}
-
-    def stopped_after_one_batch(*a: Any, **k: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return original(*a, **k)
-
-    monkeypatch.setattr(kind, "generate", stopped_after_one_batch)
+    calls = stop_at_second_batch(monkeypatch)
     capsys.readouterr()
     assert main(["audit", str(results), "--model", "tiny-linear", "--attack", "weak", "--sample", "all", *ARGS]) == 130
     assert kept_prefix(results, "tiny-linear", "weak") == 20
