@@ -179,7 +179,12 @@ def run_audit(results: Path, model_id: str, attack: str, *, sample: int | None, 
     family = _family_key(cell, seed, presets)
     state = _json_or_empty(state_path)
     if state.get("key") != family:  # another cell's, seed's or member list's batches are never reused
-        state = {"key": family, "batches": {}, "size": 0}
+        other = sum(len(b.get("index") or ()) for b in (state.get("batches") or {}).values() if isinstance(b, dict))
+        if other and state.get("cell") == cell.meta.get("config_hash") and not force:  # hours of work: not dropped silently
+            raise BenchError(f"{state_path}: holds {other} examples kept by another audit of this cell (seed "
+                             f"{state.get('seed')}, presets {','.join(state.get('presets') or [])}): finish it with those "
+                             f"options, or pass --force to discard them")
+        state = {"key": family, "cell": cell.meta.get("config_hash"), "seed": seed, "presets": presets, "batches": {}, "size": 0}
     state["size"] = max(int(state.get("size") or 0), len(order))  # the longest audit these batches serve
     params = kind.resolve({"eps": cell.eps, "presets": presets})
     labels = [m.label for m in cascade.members(params)]

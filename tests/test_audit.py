@@ -200,6 +200,8 @@ def test_a_stopped_whole_cell_audit_is_a_sample_audit_of_what_it_kept(tiny_zoo: 
     assert main(["audit", str(results), "--model", "tiny-linear", "--attack", "weak", "--sample", "all", *ARGS]) == 130
     assert kept_prefix(results, "tiny-linear", "weak") == 20
     assert "or with --sample 20 to finish now as a sample of the 20 examples kept" in capsys.readouterr().err
+    with pytest.raises(BenchError, match=r"holds 20 examples kept by another audit of this cell \(seed 0, presets beyond\)"):
+        run_audit(results, "tiny-linear", "weak", sample=20, seed=1)  # another seed would drop them: refused
     statuses: list[str] = []
     calls["n"] = 10  # from here on every call goes through
     sampled = run_audit(results, "tiny-linear", "weak", sample=20, status=statuses.append)
