@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "auditing all makes the estimate exact")
     p.add_argument("--seed", type=non_negative_int, default=0, help="draws the sample and the attacks' random starts (default 0)")
     p.add_argument("--presets", default="beyond", help="cascade member lists to run, comma-separated (default: beyond)")
-    p.add_argument("--force", action="store_true", help="recompute an audit that is already done")
+    p.add_argument("--force", action="store_true", help="recompute an audit that is already done; discard the kept batches of another audit of the cell")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
