@@ -1,15 +1,17 @@
 """Forward and forward+backward time of zoo models as loaded and as their search copy
-(bench.models.search_copy: channels-last on CPU), on 100 random inputs of the model's shape, one
+(bench.models.search_copy: channels-last on CPU, an ensemble's bit heads fused), on 100 random
+inputs of the model's shape (``--batch N``: N; a cascade's later members attack a handful), one
 thread, best of several rounds taken in turn; and the largest score difference between the two
 (docs/perf.md). With ``--bf16``, also the cascade's ``precision: bfloat16`` search copy
 (convolutions and linear layers in bfloat16, activations float32) and how often its prediction
 differs from the float32 model's.
 
-    python scripts/search_copy_speed.py [--bf16] MODEL [MODEL ...]
+    python scripts/search_copy_speed.py [--bf16] [--batch N] MODEL [MODEL ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from typing import Callable
@@ -52,14 +54,14 @@ def best_ms(step: Callable[[], None], rounds: int = 5, reps: int = 3) -> list[fl
     return out
 
 
-def main(model_ids: list[str], bf16: bool = False) -> int:
+def main(model_ids: list[str], bf16: bool = False, batch: int = 100) -> int:
     as_bench_runs()
     rows = []
     for model_id in model_ids:
         model = zoo.load(model_id).eval()
         fast = search_copy(model, torch.device("cpu"))
         variants = [("plain", model), ("copy", fast)] + ([("bf16", search_copy(model, torch.device("cpu"), "bfloat16"))] if bf16 else [])
-        x = torch.rand(100, *model.input_shape)
+        x = torch.rand(batch, *model.input_shape)
         times: dict[str, list[float]] = {}
         for _ in range(2):  # interleaved, so a change of machine load hits both
             for name, m in variants:
@@ -84,14 +86,15 @@ def main(model_ids: list[str], bf16: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    use_bf16 = "--bf16" in args
-    ids = [a for a in args if a != "--bf16"]
-    if not ids:
-        print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
-        sys.exit(2)
+    parser = argparse.ArgumentParser(usage=__doc__.strip().splitlines()[-1].strip())
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--batch", type=int, default=100)
+    opts = parser.parse_args()
+    if opts.batch < 1:
+        parser.error(f"--batch must be at least 1, got {opts.batch}")
     try:
-        sys.exit(main(ids, use_bf16))
+        sys.exit(main(opts.models, opts.bf16, opts.batch))
     except BenchError as e:  # an unknown model id or a checkpoint that fails its sha256: one line
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

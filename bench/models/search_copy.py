@@ -8,6 +8,10 @@ only by float rounding (~1e-6 relative). A cascade spends nearly all its time in
 count only after ``bench.verify`` recomputes the prediction on the original model, so the layout
 can never make a number look better than the model is.
 
+An ensemble code model's copy also has its bit heads fused into grouped layers
+(:mod:`bench.models.fused_ensemble`): the same function in a quarter to an eighth of the calls,
+which is what a cascade's later members pay for once they attack a handful of examples.
+
 ``precision="bfloat16"`` (opt-in, a cascade parameter recorded in the cell) also runs the copy's
 convolutions and linear layers in bfloat16 (AMX / AVX-512 BF16 on CPUs that have them, tensor
 cores on GPUs), with their inputs and outputs in float32: every activation (ELU, tanh, the ECOC
@@ -27,6 +31,7 @@ import torch
 from torch import nn
 
 from bench.models.base import Classifier
+from bench.models.fused_ensemble import GroupedLinear, fuse_ensembles
 
 PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -77,7 +82,7 @@ class LowPrecision(nn.Module):
 
 
 def _lower(module: nn.Module, dtype: torch.dtype, group: bool = True) -> None:
-    """Wrap every Conv2d and Linear under ``module`` in :class:`LowPrecision`, in place; inside an
+    """Wrap every Conv2d, Linear and GroupedLinear under ``module`` in :class:`LowPrecision`, in place; inside an
     ``nn.Sequential`` (with ``group``) together with the :data:`EXACT` modules that follow it."""
     if group and isinstance(module, nn.Sequential):
         children = list(module.children())
@@ -101,7 +106,7 @@ def _lower(module: nn.Module, dtype: torch.dtype, group: bool = True) -> None:
             module.add_module(str(k), child)
         return
     for name, child in list(module.named_children()):
-        if isinstance(child, (nn.Conv2d, nn.Linear)):
+        if isinstance(child, (nn.Conv2d, nn.Linear, GroupedLinear)):
             setattr(module, name, LowPrecision(child, dtype))
         else:
             _lower(child, dtype, group)
@@ -109,8 +114,9 @@ def _lower(module: nn.Module, dtype: torch.dtype, group: bool = True) -> None:
 
 def search_copy(model: Classifier, device: torch.device, precision: str = "float32") -> Classifier:
     """``model`` itself where nothing is known to help (float32, and no convolution or not on CPU:
-    on CUDA the layout has not been measured here), else a copy in eval mode: channels-last on CPU
-    for models with convolutions, and its layers in ``precision``."""
+    on CUDA the layout has not been measured here), else a copy in eval mode: on CPU, an ensemble
+    trunk's bit heads fused into grouped layers (:mod:`bench.models.fused_ensemble`) and channels-last
+    for models with convolutions; its layers in ``precision``."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
     on_cpu = torch.device(device).type == "cpu"
@@ -118,6 +124,8 @@ def search_copy(model: Classifier, device: torch.device, precision: str = "float
     if precision == "float32" and not (on_cpu and has_conv):
         return model
     fast = copy.deepcopy(model)
+    if on_cpu:
+        fuse_ensembles(fast)
     if on_cpu and has_conv:
         fast = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     fast.eval()
