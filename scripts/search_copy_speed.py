@@ -4,14 +4,16 @@ inputs of the model's shape (``--batch N``: N; a cascade's later members attack 
 thread, best of several rounds taken in turn; and the largest score difference between the two
 (docs/perf.md). With ``--bf16``, also the cascade's ``precision: bfloat16`` search copy
 (convolutions and linear layers in bfloat16, activations float32) and how often its prediction
-differs from the float32 model's.
+differs from the float32 model's. With ``--fusion``, the baseline is the search copy without its
+ensemble fusion (channels-last only), to measure what the fusion adds.
 
-    python scripts/search_copy_speed.py [--bf16] [--batch N] MODEL [MODEL ...]
+    python scripts/search_copy_speed.py [--bf16] [--fusion] [--batch N] MODEL [MODEL ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from typing import Callable
@@ -54,13 +56,14 @@ def best_ms(step: Callable[[], None], rounds: int = 5, reps: int = 3) -> list[fl
     return out
 
 
-def main(model_ids: list[str], bf16: bool = False, batch: int = 100) -> int:
+def main(model_ids: list[str], bf16: bool = False, batch: int = 100, fusion: bool = False) -> int:
     as_bench_runs()
     rows = []
     for model_id in model_ids:
         model = zoo.load(model_id).eval()
         fast = search_copy(model, torch.device("cpu"))
-        variants = [("plain", model), ("copy", fast)] + ([("bf16", search_copy(model, torch.device("cpu"), "bfloat16"))] if bf16 else [])
+        base = copy.deepcopy(model).to(memory_format=torch.channels_last).eval() if fusion else model  # type: ignore[call-overload]
+        variants = [("plain", base), ("copy", fast)] + ([("bf16", search_copy(model, torch.device("cpu"), "bfloat16"))] if bf16 else [])
         x = torch.rand(batch, *model.input_shape)
         times: dict[str, list[float]] = {}
         for _ in range(2):  # interleaved, so a change of machine load hits both
@@ -78,7 +81,7 @@ def main(model_ids: list[str], bf16: bool = False, batch: int = 100) -> int:
             row += [f"{b['bf16 fwd']:.1f}", f"{b['copy fwd'] / b['bf16 fwd']:.2f}x", f"{b['bf16 bwd']:.1f}",
                     f"{b['copy bwd'] / b['bf16 bwd']:.2f}x", f"{float((low_pred != ref.argmax(1)).float().mean()):.3f}"]
         rows.append(row)
-    headers = ["model", "fwd ms", "copy fwd ms", "ratio", "fwd+bwd ms", "copy fwd+bwd ms", "ratio", "max |score diff|"]
+    headers = ["model", "unfused copy fwd ms" if fusion else "fwd ms", "copy fwd ms", "ratio", "unfused fwd+bwd ms" if fusion else "fwd+bwd ms", "copy fwd+bwd ms", "ratio", "max |score diff|"]
     if bf16:
         headers += ["bf16 fwd ms", "vs copy", "bf16 fwd+bwd ms", "vs copy", "bf16 argmax differs"]
     print(tabulate(rows, headers=headers, disable_numparse=True))
@@ -90,11 +93,12 @@ if __name__ == "__main__":
     parser.add_argument("models", nargs="+")
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--fusion", action="store_true")
     opts = parser.parse_args()
     if opts.batch < 1:
         parser.error(f"--batch must be at least 1, got {opts.batch}")
     try:
-        sys.exit(main(opts.models, opts.bf16, opts.batch))
+        sys.exit(main(opts.models, opts.bf16, opts.batch, opts.fusion))
     except BenchError as e:  # an unknown model id or a checkpoint that fails its sha256: one line
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
