@@ -60,7 +60,7 @@ class FusedEnsembleTrunk(nn.Module):
         self.member_trunks = nn.ModuleList(m.trunk for m in trunk.members)
         members = list(trunk.members)
         heads: list[BitHead] = [h for m in members for h in m.heads]
-        self.members, self.heads = len(members), len(heads)
+        self.heads = len(heads)
         branch_convs = [_layers(h.branch, nn.Conv2d) for h in heads]
         self.branch = nn.ModuleList(
             _cat_conv([convs[i] for convs in branch_convs], groups=1 if i == 0 else len(heads))
