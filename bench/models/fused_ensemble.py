@@ -22,18 +22,22 @@ from torch.nn import functional as F
 from bench.models.trunks import BitHead, EnsembleTrunk
 
 
+def _grouped_conv(like: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None, groups: int) -> nn.Conv2d:
+    """A convolution with ``like``'s kernel, stride and padding and the given stacked weights, in ``groups``."""
+    fused = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], like.kernel_size, stride=like.stride,
+                      padding=like.padding, groups=groups, bias=bias is not None)
+    with torch.no_grad():
+        fused.weight.copy_(weight)
+        if bias is not None:
+            fused.bias.copy_(bias)  # type: ignore[union-attr]
+    return fused
+
+
 def _cat_conv(convs: list[nn.Conv2d], groups: int) -> nn.Conv2d:
     """One convolution computing ``convs`` side by side, their output channels stacked: on one shared
     input (``groups=1``) or each on its own consecutive slice of the input (``groups=len(convs)``)."""
-    first = convs[0]
-    in_channels = first.in_channels * (len(convs) if groups > 1 else 1)
-    fused = nn.Conv2d(in_channels, first.out_channels * len(convs), first.kernel_size, stride=first.stride,
-                      padding=first.padding, groups=groups, bias=first.bias is not None)
-    with torch.no_grad():
-        fused.weight.copy_(torch.cat([c.weight for c in convs]))
-        if fused.bias is not None:
-            fused.bias.copy_(torch.cat([c.bias for c in convs]))  # type: ignore[misc]
-    return fused
+    bias = torch.cat([c.bias for c in convs]) if convs[0].bias is not None else None  # type: ignore[misc]
+    return _grouped_conv(convs[0], torch.cat([c.weight for c in convs]), bias, groups)
 
 
 class GroupedLinear(nn.Module):
@@ -70,14 +74,9 @@ class FusedEnsembleTrunk(nn.Module):
         first = [c[0] for c in merge_convs]
         # The first merge convolution reads [member features, head branch]: it is linear in its input,
         # so it splits into a part on the features (grouped by member) and one on the branch (by head).
-        self.merge_features = nn.Conv2d(width * len(members), first[0].out_channels * len(heads), first[0].kernel_size,
-                                        groups=len(members), bias=True)
-        self.merge_branch = nn.Conv2d((first[0].in_channels - width) * len(heads), first[0].out_channels * len(heads),
-                                      first[0].kernel_size, groups=len(heads), bias=False)
-        with torch.no_grad():
-            self.merge_features.weight.copy_(torch.cat([c.weight[:, :width] for c in first]))
-            self.merge_features.bias.copy_(torch.cat([c.bias for c in first]))  # type: ignore[union-attr]
-            self.merge_branch.weight.copy_(torch.cat([c.weight[:, width:] for c in first]))
+        self.merge_features = _grouped_conv(first[0], torch.cat([c.weight[:, :width] for c in first]),
+                                            torch.cat([c.bias for c in first]), groups=len(members))  # type: ignore[misc]
+        self.merge_branch = _grouped_conv(first[0], torch.cat([c.weight[:, width:] for c in first]), None, groups=len(heads))
         self.merge = nn.ModuleList(_cat_conv([c[i] for c in merge_convs], groups=len(heads))
                                    for i in range(1, len(merge_convs[0])))
         linears = [_layers(h.merge, nn.Linear) for h in heads]
